@@ -1,0 +1,91 @@
+"""What the two training scripts share around the loop: common flags, checks, device, seeding."""
+import os
+
+import numpy as np
+import torch
+
+from forgetting.errors import UsageError
+
+
+def add_common_flags(parser, no_cuda_flags):
+    """The flags both training scripts have: output, input, data location and the new ones."""
+    parser.add_argument("--seed", type=int, default=1, metavar="S",
+                        help="random seed (default: 1); in the file name")
+    parser.add_argument("--sorting_file", default="none",
+                        help="sorting file written by order_examples_by_forgetting.py, read from "
+                             "--input_dir (with or without .pkl), or 'none' (default); in the file name")
+    parser.add_argument("--remove_n", type=int, default=0,
+                        help="number of examples to remove (default: 0); in the file name")
+    parser.add_argument("--keep_lowest_n", type=int, default=0,
+                        help="sorted position where the removal window starts; negative removes "
+                             "--remove_n random examples instead (default: 0); in the file name")
+    parser.add_argument(*no_cuda_flags, dest="no_cuda", action="store_true", default=False,
+                        help="train on the CPU even if a GPU is available")
+    parser.add_argument("--output_dir", required=True,
+                        help="directory for the stats pickle, best_acc.txt and resume files "
+                             "(created if missing)")
+    parser.add_argument("--data_dir", default="/tmp/data",
+                        help="where torchvision's datasets live or are downloaded (default: /tmp/data)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run with these flags after its last finished epoch")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                        help="where to train (default: auto = CUDA, else Apple GPU, else CPU)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for PyTorch (default: PyTorch's choice)")
+
+
+def check_common_flags(args):
+    """Refuse bad numbers and an unusable output directory, touching nothing."""
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} is {getattr(args, name)}; it must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads is {args.threads}; it must be at least 1")
+    check_output_dir(args.output_dir)
+
+
+def check_output_dir(path):
+    """An existing writable directory, or a path whose nearest existing parent is one."""
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise UsageError(f"--output_dir {path} is a file, not a directory; choose another path")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"--output_dir {path} is not writable; choose a directory you can write to")
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--output_dir {path} cannot be created ({parent} is not a writable "
+                         "directory); choose a directory you can write to")
+
+
+def pick_device(args):
+    """The torch.device to train on from --device and --no_cuda."""
+    if args.no_cuda or args.device == "cpu":
+        return torch.device("cpu")
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if args.device == "cuda" and not cuda:
+        raise UsageError("--device cuda but no CUDA GPU is visible; use --device auto or cpu")
+    if args.device == "mps" and not mps:
+        raise UsageError("--device mps but no Apple GPU is available; use --device auto or cpu")
+    if args.device == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    return torch.device(args.device)
+
+
+def seed_everything(seed):
+    """``torch.manual_seed`` (all devices) and ``numpy.random.seed``, as the original."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def normaliser(mean, std, device):
+    """uint8 (B, C, H, W) -> float32 ``(x / 255 - mean) / std``, as ToTensor + Normalize."""
+    mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+
+    def normalise(images):
+        return (images.float().div(255) - mean) / std
+
+    return normalise

@@ -1,0 +1,26 @@
+"""One kind of error for bad input, and the wrapper that turns it into a one-line exit.
+
+Every check on user input raises ``UsageError(message)`` where the message names the
+problem and the fix. The command-line entry points run under ``exit_on_usage_error``,
+which prints ``error: <message>`` to stderr and exits with status 2, no traceback.
+"""
+import functools
+import sys
+
+
+class UsageError(Exception):
+    """Bad input (flags, files, environment) that the user can fix; never a bug."""
+
+
+def exit_on_usage_error(main):
+    """Decorate a CLI ``main`` so a UsageError becomes one line on stderr and exit code 2."""
+
+    @functools.wraps(main)
+    def wrapped(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except UsageError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapped

@@ -1,0 +1,98 @@
+"""Which example ids train: the sorting-file removal window, random removal, remove_subsample.
+
+All functions return int64 numpy arrays of example ids in training order (SPEC section 3).
+Random draws use numpy's global generator, as the original did, so the caller must call
+``select_train_ids`` right after seeding (random removal is the run's first numpy draw).
+"""
+import os
+
+import numpy as np
+
+from forgetting import safe_pickle
+from forgetting.errors import UsageError
+
+
+def sorting_file_path(input_dir, sorting_file):
+    """``<input_dir>/<sorting_file>.pkl``, or ``<input_dir>/<sorting_file>`` if only that exists."""
+    with_pkl = os.path.join(input_dir, sorting_file) + ".pkl"
+    if os.path.exists(with_pkl):
+        return with_pkl
+    bare = os.path.join(input_dir, sorting_file)
+    if os.path.isfile(bare):
+        return bare
+    raise UsageError(
+        f"sorting file not found: neither {with_pkl} nor {bare} exists; "
+        "check --input_dir and --sorting_file (or run order_examples_by_forgetting.py first)")
+
+
+def load_sorted_ids(input_dir, sorting_file, n_examples):
+    """The validated ``'indices'`` of a sorting file: a permutation-free list of distinct ids
+    in ``0..n_examples-1`` (it may hold fewer than all ids)."""
+    path = sorting_file_path(input_dir, sorting_file)
+    content = safe_pickle.load(path)
+    if not isinstance(content, dict) or "indices" not in content:
+        raise UsageError(f"{path} has no 'indices' entry: it is not a sorting file written by "
+                         "order_examples_by_forgetting.py")
+    try:
+        ids = np.asarray(content["indices"])
+        if ids.ndim != 1 or not (ids.size == 0 or np.issubdtype(ids.dtype, np.integer)):
+            raise ValueError
+        ids = ids.astype(np.int64)
+    except (ValueError, TypeError):
+        raise UsageError(f"{path}: 'indices' must be a flat list of integer example ids") from None
+    bad = ids[(ids < 0) | (ids >= n_examples)]
+    if bad.size:
+        raise UsageError(f"{path}: {bad.size} ids lie outside 0..{n_examples - 1} (e.g. {bad[0]}); "
+                         "the sorting file was made for another dataset")
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise UsageError(f"{path}: {int((counts > 1).sum())} ids appear more than once "
+                         f"(e.g. {unique[counts > 1][0]}); re-create the sorting file")
+    return ids
+
+
+def check_removal_flags(remove_n, keep_lowest_n, sorting_file, remove_subsample=0):
+    """Refuse impossible removal flags before any data is loaded."""
+    if remove_n < 0:
+        raise UsageError(f"--remove_n is {remove_n}; it must be 0 or more")
+    if remove_subsample:
+        if remove_subsample < 0:
+            raise UsageError(f"--remove_subsample is {remove_subsample}; it must be 0 or more")
+        if sorting_file == "none":
+            raise UsageError("--remove_subsample needs a --sorting_file to take the lowest ids from")
+        if remove_subsample > keep_lowest_n:
+            raise UsageError(f"--remove_subsample {remove_subsample} is larger than --keep_lowest_n "
+                             f"{keep_lowest_n}; it can remove at most keep_lowest_n examples")
+
+
+def select_train_ids(n_examples, input_dir, sorting_file, remove_n, keep_lowest_n,
+                     remove_subsample=0, log=print):
+    """The training ids, in training order, for a training set of ``n_examples``."""
+    check_removal_flags(remove_n, keep_lowest_n, sorting_file, remove_subsample)
+    sorted_ids = None if sorting_file == "none" else load_sorted_ids(input_dir, sorting_file, n_examples)
+
+    if remove_subsample:
+        if keep_lowest_n > len(sorted_ids):
+            raise UsageError(f"--keep_lowest_n {keep_lowest_n} is larger than the sorting file's "
+                             f"{len(sorted_ids)} ids; lower it")
+        lowest = sorted_ids[:keep_lowest_n]
+        kept = lowest[np.random.permutation(keep_lowest_n)[:keep_lowest_n - remove_subsample]]
+        ids = np.concatenate([kept, sorted_ids[keep_lowest_n:]])
+    elif keep_lowest_n < 0:
+        if remove_n >= n_examples:
+            raise UsageError(f"--remove_n {remove_n} removes the whole training set of {n_examples}; "
+                             "remove fewer")
+        ids = np.random.permutation(n_examples)[:n_examples - remove_n].astype(np.int64)
+    elif sorted_ids is None:
+        ids = np.arange(n_examples, dtype=np.int64)
+    else:
+        window = sorted_ids[keep_lowest_n:keep_lowest_n + remove_n]
+        if len(window) < remove_n:
+            log(f"note: the removal window {keep_lowest_n}..{keep_lowest_n + remove_n} runs past the "
+                f"end of the sorting file ({len(sorted_ids)} ids); removing {len(window)} examples")
+        ids = np.setdiff1d(np.arange(n_examples, dtype=np.int64), window)
+
+    if len(ids) == 0:
+        raise UsageError("the removal leaves no training examples; remove fewer (--remove_n) or "
+                         "change --keep_lowest_n")
+    return ids

@@ -1,0 +1,28 @@
+"""The networks: MnistNet for run_mnist.py, ResNet18 and WideResNet for run_cifar.py.
+
+``build_cifar_model(name, num_classes)`` is what run_cifar.py's ``--model`` maps to.
+"""
+from torch import nn
+
+from .mnist_net import MnistNet
+from .resnet import ResNet18
+from .wide_resnet import WideResNet, WideResNet28_10
+
+# --model name -> constructor taking num_classes.
+CIFAR_MODELS = {
+    "resnet18": ResNet18,
+    "wideresnet": WideResNet28_10,
+}
+
+
+def build_cifar_model(name: str, num_classes: int) -> nn.Module:
+    """The CIFAR network called ``name``; KeyError naming the known models otherwise."""
+    try:
+        constructor = CIFAR_MODELS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; known models: "
+                       f"{', '.join(sorted(CIFAR_MODELS))}") from None
+    return constructor(num_classes)
+
+
+__all__ = ["MnistNet", "ResNet18", "WideResNet", "WideResNet28_10", "CIFAR_MODELS", "build_cifar_model"]

