@@ -55,8 +55,11 @@ def _download_error(name, root, err):
 def _torchvision_split(cls, name, root, train):
     try:
         return cls(root=root, train=train, download=True)
-    except (RuntimeError, OSError) as err:  # URLError is an OSError
-        raise _download_error(name, root, err) from None
+    except Exception as err:  # torchvision raises many kinds; tell the user which case it is
+        if isinstance(err, OSError) or "download" in str(err).lower():  # URLError is an OSError
+            raise _download_error(name, root, err) from None
+        raise UsageError(f"{name} files under {root} are damaged ({(str(err).strip() or type(err).__name__)[:200]}); "
+                         "delete them to download them again, or point --data_dir elsewhere") from None
 
 
 def load_torchvision_mnist(data_dir):

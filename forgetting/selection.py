@@ -15,7 +15,7 @@ from forgetting.errors import UsageError
 def sorting_file_path(input_dir, sorting_file):
     """``<input_dir>/<sorting_file>.pkl``, or ``<input_dir>/<sorting_file>`` if only that exists."""
     with_pkl = os.path.join(input_dir, sorting_file) + ".pkl"
-    if os.path.exists(with_pkl):
+    if os.path.isfile(with_pkl):
         return with_pkl
     bare = os.path.join(input_dir, sorting_file)
     if os.path.isfile(bare):
