@@ -1,0 +1,170 @@
+#!/usr/bin/env python
+"""Train ResNet18 or WideResNet on CIFAR-10/100 while recording every example's loss,
+correctness and margin at every presentation.
+
+Writes ``<save_fname>__stats_dict.pkl`` and ``<save_fname>__best_acc.txt`` in --output_dir,
+the best model to ``<output_dir>/checkpoint/<dataset>/<save_fname>.t7``, and with
+--noise_percent_labels ``<save_fname>_changed_labels.txt`` (the files of the original
+run_cifar.py, see SPEC / README), plus the run's resume files.
+"""
+import argparse
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from forgetting import atomic
+from forgetting.cifar import OPTIMIZERS, eval_transform, make_optimizer, train_transform
+from forgetting.cli import add_common_flags, check_common_flags, pick_device, seed_everything
+from forgetting.data import CIFAR_DATASETS, load_cifar
+from forgetting.errors import UsageError, exit_on_usage_error
+from forgetting.naming import CIFAR_FNAME_FLAGS, save_fname
+from forgetting.noise import add_label_noise, add_pixel_noise, changed_labels_text
+from forgetting.selection import check_removal_flags, select_train_ids
+from forgetting.train import OutputPaths, RunStopped, TrainingJob, run_training
+from models import CIFAR_MODELS, build_cifar_model
+
+CHANGED_LABELS_SUFFIX = "_changed_labels.txt"   # single underscore, as the original
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Train on CIFAR-10/100 and record per-example statistics of every "
+                    "presentation (Toneva et al., ICLR 2019).")
+    parser.add_argument("--dataset", default="cifar10", choices=CIFAR_DATASETS,
+                        help="torchvision's CIFAR-10 or CIFAR-100 under --data_dir, downloaded when "
+                             "missing (default: cifar10); in the file name")
+    parser.add_argument("--model", default="resnet18", choices=sorted(CIFAR_MODELS),
+                        help="resnet18 or wideresnet (28-10, dropout 0.3) (default: resnet18)")
+    parser.add_argument("--batch_size", type=int, default=128,
+                        help="training batch size (default: 128)")
+    parser.add_argument("--epochs", type=int, default=200, help="epochs to train (default: 200)")
+    parser.add_argument("--learning_rate", type=float, default=0.1,
+                        help="SGD learning rate, x0.2 from epochs 61, 121 and 161 (default: 0.1); "
+                             "ignored by --optimizer adam")
+    parser.add_argument("--data_augmentation", action="store_true", default=False,
+                        help="random crop of the 4-pixel zero-padded image and horizontal flip; "
+                             "in the file name")
+    parser.add_argument("--cutout", action="store_true", default=False,
+                        help="zero --n_holes boxes of side --length after normalising; in the "
+                             "file name")
+    parser.add_argument("--n_holes", type=int, default=1,
+                        help="number of cutout holes per image (default: 1)")
+    parser.add_argument("--length", type=int, default=16,
+                        help="side of each cutout hole in pixels (default: 16)")
+    parser.add_argument("--remove_subsample", type=int, default=0,
+                        help="train on the --keep_lowest_n lowest sorted ids minus this many drawn "
+                             "at random, plus every id after them (needs --sorting_file) "
+                             "(default: 0); in the file name")
+    parser.add_argument("--noise_percent_labels", type=int, default=0,
+                        help="percent of training labels flipped to another class, 0..100 "
+                             "(default: 0); in the file name")
+    parser.add_argument("--noise_percent_pixels", type=int, default=0,
+                        help="percent of each training image's pixels given noise, 0..100 "
+                             "(default: 0); in the file name")
+    # type=float with the int default 0, as the original: the default prints as "0" in the
+    # file name, a given value as "0.5" or "10.0".
+    parser.add_argument("--noise_std_pixels", type=float, default=0,
+                        help="std of the Normal(120, std) pixel noise (default: 0); in the file name")
+    parser.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS,
+                        help="sgd (Nesterov momentum 0.9, weight decay 5e-4, scheduled) or adam "
+                             "(lr 0.001) (default: sgd)")
+    parser.add_argument("--input_dir", default="cifar10_results/",
+                        help="where --sorting_file lives (default: cifar10_results/)")
+    parser.add_argument("--amp", action="store_true",
+                        help="bfloat16 autocast for the forward passes (faster on recent GPUs; "
+                             "changes results, so off by default); not in the file name")
+    parser.add_argument("--channels_last", action="store_true",
+                        help="model and inputs in channels_last memory format (often faster on "
+                             "GPUs); not in the file name")
+    add_common_flags(parser, ("--no-cuda", "--no_cuda"))
+    return parser.parse_args(argv)
+
+
+def check_cifar_flags(args):
+    """Refuse the CIFAR-only flags that cannot work, before any data is loaded."""
+    for name in ("noise_percent_labels", "noise_percent_pixels"):
+        value = getattr(args, name)
+        if not 0 <= value <= 100:
+            raise UsageError(f"--{name} is {value}; it must be a percentage in 0..100")
+    if args.noise_std_pixels < 0:
+        raise UsageError(f"--noise_std_pixels is {args.noise_std_pixels}; it must be 0 or more")
+    for name in ("n_holes", "length"):
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name} is {getattr(args, name)}; it must be 0 or more")
+
+
+@exit_on_usage_error
+def main(argv=None):
+    args = parse_args(argv)
+    check_common_flags(args)
+    check_removal_flags(args.remove_n, args.keep_lowest_n, args.sorting_file, args.remove_subsample)
+    check_cifar_flags(args)
+    device = pick_device(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    seed_everything(args.seed)
+    data = load_cifar(args.dataset, args.data_dir)
+    train_ids = select_train_ids(len(data.train_y), args.input_dir, args.sorting_file,
+                                 args.remove_n, args.keep_lowest_n, args.remove_subsample)
+    fname = save_fname(args, CIFAR_FNAME_FLAGS)
+    os.makedirs(args.output_dir, exist_ok=True)
+    train_x, train_y = noisy_training_set(args, data, train_ids, fname)
+
+    model = build_cifar_model(args.model, data.num_classes).to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer, lr_for_epoch = make_optimizer(args.optimizer, model.parameters(), args.learning_rate)
+    generator = None
+    if args.data_augmentation or args.cutout:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(args.seed)
+
+    print(f"{args.dataset}: training {args.model} on {len(train_ids)} of {len(data.train_y)} "
+          f"examples on {device}; writing {fname}__stats_dict.pkl to {args.output_dir}", flush=True)
+    job = TrainingJob(
+        model=model, optimizer=optimizer,
+        loss_fn=lambda outputs, targets: F.cross_entropy(outputs, targets, reduction="none"),
+        prepare_train=train_transform(data.mean, data.std, device, args.data_augmentation,
+                                      args.cutout, args.n_holes, args.length, generator,
+                                      args.channels_last),
+        prepare_test=eval_transform(data.mean, data.std, device, args.channels_last),
+        train_x=train_x.to(device), train_y=train_y.to(device),
+        test_x=data.test_x.to(device), test_y=data.test_y.to(device), train_ids=train_ids,
+        batch_size=args.batch_size, epochs=args.epochs, device=device,
+        paths=OutputPaths.for_run(args.output_dir, fname, checkpoint_subdir=args.dataset),
+        config={"learning_rate": args.learning_rate, "batch_size": args.batch_size,
+                "model": args.model, "optimizer": args.optimizer, "n_holes": args.n_holes,
+                "length": args.length, "amp": args.amp},
+        lr_for_epoch=lr_for_epoch, generator=generator, amp=args.amp,
+        resume=args.resume, log=lambda msg: print(msg, flush=True))
+    try:
+        run_training(job)
+    except RunStopped as stop:
+        print(f"stopped by signal {stop.signum}; finished epochs are saved. Continue with the same "
+              "command plus --resume", file=sys.stderr)
+        sys.exit(128 + stop.signum)
+
+
+def noisy_training_set(args, data, train_ids, fname):
+    """The selected training images and labels (CPU tensors, training order) after pixel noise
+    and then label noise; label noise also writes ``<fname>_changed_labels.txt``."""
+    positions = torch.from_numpy(train_ids)
+    train_x, train_y = data.train_x[positions], data.train_y[positions]
+    if args.noise_percent_pixels:
+        print(f"adding Normal(120, {args.noise_std_pixels}) noise to {args.noise_percent_pixels}% of "
+              "the pixels of every training image", flush=True)
+        train_x = add_pixel_noise(train_x, args.noise_percent_pixels, args.noise_std_pixels)
+    if args.noise_percent_labels:
+        labels, flipped, old, new = add_label_noise(train_y.numpy(), args.noise_percent_labels)
+        print(f"flipping {len(flipped)} labels", flush=True)
+        path = os.path.join(args.output_dir, fname + CHANGED_LABELS_SUFFIX)
+        atomic.write_text(path, changed_labels_text(train_ids[flipped], old, new))
+        train_y = torch.from_numpy(labels)
+    return train_x, train_y
+
+
+if __name__ == "__main__":
+    main()
