@@ -7,7 +7,6 @@ the best model to ``<output_dir>/checkpoint/<dataset>/<save_fname>.t7``, and wit
 --noise_percent_labels ``<save_fname>_changed_labels.txt`` (the files of the original
 run_cifar.py, see SPEC / README), plus the run's resume files.
 """
-import argparse
 import os
 import sys
 
@@ -18,7 +17,7 @@ from forgetting import atomic
 from forgetting.cifar import OPTIMIZERS, eval_transform, make_optimizer, train_transform
 from forgetting.cli import add_common_flags, check_common_flags, pick_device, seed_everything
 from forgetting.data import CIFAR_DATASETS, load_cifar
-from forgetting.errors import UsageError, exit_on_usage_error
+from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.naming import CIFAR_FNAME_FLAGS, save_fname
 from forgetting.noise import add_label_noise, add_pixel_noise, changed_labels_text
 from forgetting.selection import check_removal_flags, select_train_ids
@@ -29,7 +28,7 @@ CHANGED_LABELS_SUFFIX = "_changed_labels.txt"   # single underscore, as the orig
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Train on CIFAR-10/100 and record per-example statistics of every "
                     "presentation (Toneva et al., ICLR 2019).")
     parser.add_argument("--dataset", default="cifar10", choices=CIFAR_DATASETS,

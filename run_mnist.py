@@ -4,7 +4,6 @@
 Writes ``<save_fname>__stats_dict.pkl`` and ``<save_fname>__best_acc.txt`` in --output_dir,
 the files of the original run_mnist.py (see SPEC / README), plus the run's resume files.
 """
-import argparse
 import os
 import sys
 
@@ -14,7 +13,7 @@ import torch.nn.functional as F
 from forgetting.cli import (add_common_flags, check_common_flags, normaliser, pick_device,
                             seed_everything)
 from forgetting.data import MNIST_DATASETS, load_mnist_family
-from forgetting.errors import UsageError, exit_on_usage_error
+from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.naming import MNIST_FNAME_FLAGS, save_fname
 from forgetting.selection import check_removal_flags, select_train_ids
 from forgetting.train import OutputPaths, RunStopped, TrainingJob, run_training
@@ -22,7 +21,7 @@ from models import MnistNet
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Train on MNIST and record per-example statistics of every presentation "
                     "(Toneva et al., ICLR 2019).")
     parser.add_argument("--dataset", default="mnist", choices=MNIST_DATASETS,

@@ -4,6 +4,7 @@ Every check on user input raises ``UsageError(message)`` where the message names
 problem and the fix. The command-line entry points run under ``exit_on_usage_error``,
 which prints ``error: <message>`` to stderr and exits with status 2, no traceback.
 """
+import argparse
 import functools
 import sys
 
@@ -24,3 +25,11 @@ def exit_on_usage_error(main):
             sys.exit(2)
 
     return wrapped
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (``error: ...``) and exit code 2, like UsageError."""
+
+    def error(self, message):
+        print(f"error: {message}; see {self.prog} --help", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,194 @@
+"""Per-example scores from presentation statistics: forgetting counts and MLI.
+
+Everything here is pure, vectorised numpy: no Python loop over examples.
+
+Shapes: a run's statistics are 2-D arrays ``(n_examples, n_presentations)``, row ``i``
+being example ``ids[i]``'s history in presentation order. Runs whose examples were
+presented a different number of times ("ragged": an interrupted run, a hand-edited
+file) are padded on the right; ``lengths[i]`` then says how many leading entries of
+row ``i`` are real, and the scores ignore the padding.
+
+Definitions (SPEC sections 4 and 5), over the first ``epochs`` presentations:
+
+* forgetting event: a presentation where acc is 0 right after one where it was 1; an
+  example never classified correctly counts ``epochs`` events (the flag value, even if
+  the run has fewer presentations), as the original script did;
+* max loss increase (MLI): ``max_t loss[t+1] - loss[t]``, 0 with fewer than two
+  presentations. A NaN loss makes the example's MLI NaN (as ``np.max`` would).
+"""
+import itertools
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+
+class StatsFormatError(ValueError):
+    """A stats dict that is not what the training scripts write (message says what)."""
+
+
+class RunArrays(NamedTuple):
+    """One run's statistics as arrays (rows in ascending id order)."""
+
+    ids: np.ndarray  # int64 (n,), ascending
+    accs: np.ndarray  # int8 (n, p), 0/1, padded with 0 past lengths[i]
+    losses: Optional[np.ndarray]  # float64 (n, p), padded with 0.0; None when not asked for
+    lengths: np.ndarray  # int64 (n,), presentations kept per example (<= epochs)
+
+
+def _window(matrix, epochs, lengths):
+    """The first ``epochs`` columns and the matching per-row lengths."""
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2:
+        raise ValueError(f"expected a 2-D (examples, presentations) array, got shape {matrix.shape}")
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    matrix = matrix[:, :epochs]
+    n, p = matrix.shape
+    if lengths is None:
+        lengths = np.full(n, p, dtype=np.int64)
+    else:
+        lengths = np.minimum(np.asarray(lengths, dtype=np.int64), p)
+        if lengths.shape != (n,) or (lengths < 0).any():
+            raise ValueError("lengths must be one non-negative count per row")
+    return matrix, lengths
+
+
+def forgetting_counts(accs, epochs, lengths=None):
+    """Forgetting events per example over the first ``epochs`` presentations.
+
+    ``accs``: 2-D int/bool array, nonzero = classified correctly. ``lengths``: optional
+    per-row count of real presentations (for padded ragged runs). Returns int64 (n,):
+    the number of 1 -> 0 transitions, or ``epochs`` for an example never correct.
+    """
+    correct, lengths = _window(accs, epochs, lengths)
+    correct = correct.astype(bool)
+    n, p = correct.shape
+    position = np.arange(p)
+    real = position[None, :] < lengths[:, None]
+    correct = correct & real
+    # A transition from column t to t+1 is real when t+1 < length.
+    forgotten = correct[:, :-1] & ~correct[:, 1:] & real[:, 1:]
+    counts = forgotten.sum(axis=1, dtype=np.int64)
+    never_learned = ~correct.any(axis=1)
+    counts[never_learned] = epochs
+    return counts
+
+
+def max_loss_increase(losses, epochs, lengths=None):
+    """Largest rise of the loss between consecutive presentations, per example.
+
+    ``losses``: 2-D float array; ``lengths`` as in ``forgetting_counts``. Returns float64
+    (n,): ``max_t losses[t+1] - losses[t]`` over the first ``epochs`` presentations, 0
+    for an example with fewer than two.
+    """
+    values, lengths = _window(losses, epochs, lengths)
+    values = values.astype(np.float64, copy=False)
+    n, p = values.shape
+    if p < 2:
+        return np.zeros(n, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, as np.diff per example gives
+        rises = np.diff(values, axis=1)
+    real = np.arange(1, p)[None, :] < lengths[:, None]
+    scores = np.where(real, rises, -np.inf).max(axis=1)
+    scores[lengths < 2] = 0.0
+    return scores
+
+
+def sort_by_score(ids, scores):
+    """``(ids, scores)`` ordered by ascending score, ties by ascending id.
+
+    Returns ``(int64 ids, scores)`` as new arrays. NaN scores sort last.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    scores = np.asarray(scores)
+    if ids.shape != scores.shape or ids.ndim != 1:
+        raise ValueError("ids and scores must be 1-D arrays of the same length")
+    order = np.lexsort((ids, scores))  # last key is the primary one
+    return ids[order], scores[order]
+
+
+def _as_id(key):
+    if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)):
+        raise StatsFormatError(f"key {key!r} is neither an example id (an integer) nor a string")
+    return key
+
+
+def _matrix(rows, epochs, dtype, what):
+    """Stack the first ``epochs`` entries of each row into a right-padded 2-D array.
+
+    Returns ``(matrix, lengths)``; padding is 0. Rows of equal length (the usual case)
+    take one ``np.array`` call; ragged ones are flattened and scattered into place.
+    """
+    n = len(rows)
+    raw_lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=n)
+    lengths = np.minimum(raw_lengths, epochs)
+    width = int(lengths.max()) if n else 0
+    try:
+        if n and (raw_lengths == raw_lengths[0]).all():
+            matrix = np.array(rows, dtype=dtype)
+            if matrix.shape != (n, raw_lengths[0]):
+                raise ValueError(f"nested values (shape {matrix.shape})")
+            return matrix[:, :epochs], lengths
+        chained = itertools.chain.from_iterable(itertools.islice(row, epochs) for row in rows)
+        flat = np.fromiter(chained, dtype=dtype, count=int(lengths.sum()))
+    except (TypeError, ValueError, OverflowError) as err:
+        raise StatsFormatError(f"the {what} are not all plain numbers ({err})") from None
+    matrix = np.zeros((n, width), dtype=dtype)
+    row_index = np.repeat(np.arange(n), lengths)
+    starts = np.cumsum(lengths) - lengths
+    col_index = np.arange(flat.size) - np.repeat(starts, lengths)
+    matrix[row_index, col_index] = flat
+    return matrix, lengths
+
+
+def stats_to_arrays(stats, epochs, with_losses=True):
+    """A loaded stats dict as ``RunArrays``, truncated to ``epochs`` presentations.
+
+    ``stats`` maps example id (Python int or numpy integer) to ``[losses, accs,
+    margins]`` (three sequences, one entry per presentation); string keys (``'train'``,
+    ``'test'``) are skipped. Accuracies must be 0/1 and each example must have as many
+    losses as accuracies. Raises ``StatsFormatError`` saying what is wrong otherwise.
+    ``with_losses=False`` skips building (and checking) the loss matrix.
+    """
+    if not isinstance(stats, dict):
+        raise StatsFormatError(f"it holds a {type(stats).__name__}, not a dict")
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    keys = [key for key in stats if not isinstance(key, str)]
+    if not keys:
+        raise StatsFormatError("it holds no example ids")
+    try:
+        ids = np.array([_as_id(key) for key in keys], dtype=np.int64)
+    except OverflowError:
+        raise StatsFormatError("an example id does not fit in 64 bits") from None
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    records = [stats[keys[i]] for i in order.tolist()]
+    bad = next((i for i, rec in enumerate(records) if not _is_record(rec)), None)
+    if bad is not None:
+        raise StatsFormatError(
+            f"the value for example {ids[bad]} is not [losses, accuracies, margins] (three lists)"
+        )
+    accs, lengths = _matrix([rec[1] for rec in records], epochs, np.float64, "accuracies")
+    if not ((accs == 0) | (accs == 1)).all():
+        raise StatsFormatError("an accuracy is not 0 or 1")
+    accs = accs.astype(np.int8)
+    losses = None
+    if with_losses:
+        losses, loss_lengths = _matrix([rec[0] for rec in records], epochs, np.float64, "losses")
+        mismatch = np.flatnonzero(loss_lengths != lengths)
+        if mismatch.size:
+            i = mismatch[0]
+            raise StatsFormatError(
+                f"example {ids[i]} has {loss_lengths[i]} losses but {lengths[i]} accuracies"
+                f" in its first {epochs} presentations"
+            )
+    return RunArrays(ids=ids, accs=accs, losses=losses, lengths=lengths)
+
+
+def _is_sequence(part):
+    return isinstance(part, (list, tuple)) or (isinstance(part, np.ndarray) and part.ndim == 1)
+
+
+def _is_record(record):
+    return isinstance(record, (list, tuple)) and len(record) == 3 and all(_is_sequence(part) for part in record)

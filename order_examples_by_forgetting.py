@@ -1,0 +1,219 @@
+"""Order training examples by how often they were forgotten (and, optionally, by MLI).
+
+Reads the ``*stats_dict.pkl`` files that run_mnist.py / run_cifar.py wrote (one per
+training run), counts each example's forgetting events over the first ``--epochs``
+presentations of every run (SPEC section 4), sums them over runs, and writes the
+sorting file that a removal run reads with ``--sorting_file``:
+
+    {'indices': int64 example ids by ascending count (ties by ascending id),
+     'forgetting counts': the matching int64 counts}
+
+With ``--output_dir_MLI`` it also writes ``<name>_MLI.pkl`` ordered by Max Loss Increase,
+the mean over runs of each example's largest loss rise between consecutive presentations
+(SPEC section 5).
+
+Runs are streamed: one stats file is loaded, reduced to per-example counts, and dropped
+before the next is read, so peak memory is about one loaded file. Every input is
+checked before anything is written; bad input is one ``error:`` line and exit status 2.
+
+Output lines: ``including file: <name>`` / ``skipping file: <name>`` for every file whose
+name ends in ``stats_dict.pkl`` (other files are passed over silently, as the original
+script did), then ``Number of unforgettable examples: K``.
+"""
+import argparse
+import os
+import shlex
+
+import numpy as np
+
+from forgetting import safe_pickle
+from forgetting.atomic import write_pickle
+from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
+from forgetting.naming import matches_fname_args
+from forgetting.scores import StatsFormatError, forgetting_counts, max_loss_increase, sort_by_score, stats_to_arrays
+
+STATS_ENDING = "stats_dict.pkl"
+
+
+def parse_args(argv=None):
+    parser = ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Count forgetting events per training example over one or more training runs and\n"
+            "write the examples sorted by ascending count: the sorting file that run_mnist.py\n"
+            "and run_cifar.py take with --sorting_file. A forgetting event is a presentation\n"
+            "where the example is misclassified right after one where it was classified\n"
+            "correctly; an example never classified correctly in a run counts --epochs events\n"
+            "for that run. Counts are summed over runs, which must hold the same example ids."
+        ),
+        epilog=(
+            "output:\n"
+            "  <output_dir>/<output_name>.pkl       {'indices': int64 example ids by ascending\n"
+            "                                        count, ties by ascending id,\n"
+            "                                        'forgetting counts': the matching int64 counts}\n"
+            "  <output_dir_MLI>/<output_name>_MLI.pkl (with --output_dir_MLI)\n"
+            "                                       {'indices': ids by ascending mean Max Loss\n"
+            "                                        Increase, ties by ascending id,\n"
+            "                                        'max loss increase': the matching float64 scores}\n"
+            "  stdout: 'including file: NAME' / 'skipping file: NAME' per *stats_dict.pkl file,\n"
+            "  then 'Number of unforgettable examples: K'. Bad input: one 'error:' line, exit 2.\n"
+            "\n"
+            "example:\n"
+            "  python order_examples_by_forgetting.py --input_dir mnist_results \\\n"
+            "      --input_fname_args dataset mnist no_dropout True sorting_file none \\\n"
+            "                         remove_n 0 keep_lowest_n 0 \\\n"
+            "      --output_dir mnist_results --output_name mnist_sorted"
+        ),
+    )
+    parser.add_argument(
+        "--input_dir", type=str, required=True,
+        help="directory searched recursively for training runs' *stats_dict.pkl files",
+    )
+    parser.add_argument(
+        "--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
+        help="name/value pairs that select input files: 'arg1 val1 arg2 val2 ...' keeps a "
+        "file only if its name contains '<arg>_<val>__' for every pair (leave out --seed to "
+        "combine all seeds); without it every *stats_dict.pkl file is used",
+    )
+    parser.add_argument(
+        "--output_dir", type=str, required=True,
+        help="directory for the sorting file (created if missing)",
+    )
+    parser.add_argument(
+        "--output_name", type=str, required=True,
+        help="file name of the sorting file; '.pkl' is appended unless present",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=200,
+        help="number of presentations per run to consider (the first ones), and the count "
+        "given to an example never classified correctly in a run (default: 200)",
+    )
+    parser.add_argument(
+        "--output_dir_MLI", type=str, default=None, metavar="DIR",
+        help="also write DIR/<output_name>_MLI.pkl, the examples ordered by Max Loss "
+        "Increase (mean over runs of max_t loss[t+1] - loss[t]); created if missing",
+    )
+    return parser.parse_args(argv)
+
+
+def find_input_files(input_dir, fname_args):
+    """Paths of the matching stats files below ``input_dir``, in a fixed (sorted) order.
+
+    Prints ``including file:`` or ``skipping file:`` for every ``*stats_dict.pkl`` file.
+    """
+    paths = []
+    for directory, subdirs, files in os.walk(input_dir):
+        subdirs.sort()
+        for name in sorted(files):
+            if not name.endswith(STATS_ENDING):
+                continue
+            if matches_fname_args(name, fname_args):
+                print(f"including file: {name}")
+                paths.append(os.path.join(directory, name))
+            else:
+                print(f"skipping file: {name}")
+    return paths
+
+
+def score_run(path, epochs, with_mli):
+    """One run's ``(ids, forgetting counts, MLI or None)``; the loaded file is dropped on return."""
+    stats = safe_pickle.load(path)
+    try:
+        run = stats_to_arrays(stats, epochs, with_losses=with_mli)
+    except StatsFormatError as err:
+        raise UsageError(
+            f"{path}: not a complete stats file ({err}); expected the *stats_dict.pkl that "
+            "run_mnist.py or run_cifar.py writes"
+        ) from None
+    counts = forgetting_counts(run.accs, epochs, run.lengths)
+    mli = max_loss_increase(run.losses, epochs, run.lengths) if with_mli else None
+    return run.ids, counts, mli
+
+
+def _check_output_dir(path, flag):
+    """Refuse an output directory that exists as a file or cannot be created or written."""
+    if os.path.isdir(path):
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"{flag} {path} is not writable")
+        return
+    if os.path.exists(path):
+        raise UsageError(f"{flag} {path} exists and is not a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path} cannot be created ({parent} is not a writable directory)")
+
+
+def _write(path, obj):
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        write_pickle(path, obj)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+@exit_on_usage_error
+def main(argv=None):
+    args = parse_args(argv)
+    fname_args = args.input_fname_args or []
+    if len(fname_args) % 2:
+        raise UsageError(
+            f"--input_fname_args takes name/value pairs (arg1 val1 arg2 val2 ...), got "
+            f"{len(fname_args)} words: {' '.join(fname_args)}"
+        )
+    if args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    if not os.path.isdir(args.input_dir):
+        raise UsageError(f"--input_dir {args.input_dir} does not exist or is not a directory")
+    name = args.output_name[:-len(".pkl")] if args.output_name.endswith(".pkl") else args.output_name
+    if not os.path.basename(name):
+        raise UsageError(f"--output_name {args.output_name!r} has no file name")
+    _check_output_dir(args.output_dir, "--output_dir")
+    if args.output_dir_MLI is not None:
+        _check_output_dir(args.output_dir_MLI, "--output_dir_MLI")
+
+    paths = find_input_files(args.input_dir, fname_args)
+    if not paths:
+        raise UsageError(f"No input files found in {args.input_dir} that match {fname_args}")
+
+    with_mli = args.output_dir_MLI is not None
+    ids = total_counts = mli_sum = None
+    for path in paths:
+        run_ids, counts, mli = score_run(path, args.epochs, with_mli)
+        if ids is None:
+            ids, total_counts, mli_sum = run_ids, counts, mli
+            first_path = path
+            continue
+        if not np.array_equal(run_ids, ids):
+            only_here = np.setdiff1d(run_ids, ids).size
+            only_first = np.setdiff1d(ids, run_ids).size
+            raise UsageError(
+                f"{path}: its example ids differ from those of {first_path} ({only_here} ids "
+                f"only in this file, {only_first} only in the first); all runs must hold the "
+                "same examples: narrow --input_fname_args to runs on the same training set"
+            )
+        total_counts += counts
+        if with_mli:
+            mli_sum += mli
+
+    sorted_ids, sorted_counts = sort_by_score(ids, total_counts)
+    print(f"Number of unforgettable examples: {int((total_counts == 0).sum())}")
+    out_path = os.path.join(args.output_dir, name + ".pkl")
+    _write(out_path, {"indices": sorted_ids, "forgetting counts": sorted_counts})
+    print(f"Wrote {len(sorted_ids)} examples from {len(paths)} run(s) to {out_path}")
+
+    if with_mli:
+        mli_ids, mli_scores = sort_by_score(ids, mli_sum / len(paths))
+        mli_name = f"{name}_MLI"
+        mli_path = os.path.join(args.output_dir_MLI, mli_name + ".pkl")
+        _write(mli_path, {"indices": mli_ids, "max loss increase": mli_scores})
+        print(f"Wrote the Max Loss Increase ordering to {mli_path}")
+        print(
+            "To remove examples by MLI, give the training script: "
+            f"--input_dir {shlex.quote(args.output_dir_MLI)} --sorting_file {shlex.quote(mli_name)}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,427 @@
+"""The restricted loader (SPEC section 6, item 6): stats and sorting files load as the
+original scripts wrote them, under numpy 1.x and 2.x module paths and pickle protocols
+0-5, and a file cannot make the loader run code or corrupt memory."""
+import os
+import pickle
+import pickletools
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from forgetting import safe_pickle
+from forgetting.errors import UsageError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Written by numpy 1.26.4 (Python 3.11): the numpy 1.x module paths (numpy.core.multiarray,
+# numpy.core.numeric) byte for byte as the original scripts' files have them.
+# STATS = {np.int64(0): [[2.5, 1.0, 1.5], [0, 1, 0], [-0.5, 0.2, -0.1]],
+#          np.int64(1): [[0.3, 0.2, 0.1], [1, 1, 1], [0.5, 0.6, 0.7]],
+#          'train': [[], [50.0, 100.0]], 'test': [[], [90.0]]}
+# SORTING = {'indices': np.array([1, 0]), 'forgetting counts': np.array([0, 1])}
+STATS_NUMPY1_P2 = bytes.fromhex(
+    "80027d710028636e756d70792e636f72652e6d756c746961727261790a7363616c61720a7101636e756d7079"
+    "0a64747970650a71025802000000693871038988877104527105284b0358010000003c71064e4e4e4affffff"
+    "ff4affffffff4b0074710762635f636f646563730a656e636f64650a71085808000000000000000000000071"
+    "0958060000006c6174696e31710a86710b52710c86710d52710e5d710f285d71102847400400000000000047"
+    "3ff0000000000000473ff8000000000000655d7111284b004b014b00655d71122847bfe0000000000000473f"
+    "c999999999999a47bfb999999999999a6565680168056808580800000001000000000000007113680a867114"
+    "5271158671165271175d7118285d711928473fd3333333333333473fc999999999999a473fb999999999999a"
+    "655d711a284b014b014b01655d711b28473fe0000000000000473fe3333333333333473fe666666666666665"
+    "655805000000747261696e711c5d711d285d711e5d711f284740490000000000004740590000000000006565"
+    "58040000007465737471205d7121285d71225d71234740568000000000006165752e"
+)
+STATS_NUMPY1_P4 = bytes.fromhex(
+    "80049555010000000000007d94288c156e756d70792e636f72652e6d756c74696172726179948c067363616c"
+    "61729493948c056e756d7079948c0564747970659493948c02693894898887945294284b038c013c944e4e4e"
+    "4affffffff4affffffff4b007494624308000000000000000094869452945d94285d94284740040000000000"
+    "00473ff0000000000000473ff8000000000000655d94284b004b014b00655d942847bfe0000000000000473f"
+    "c999999999999a47bfb999999999999a6565680368094308010000000000000094869452945d94285d942847"
+    "3fd3333333333333473fc999999999999a473fb999999999999a655d94284b014b014b01655d9428473fe000"
+    "0000000000473fe3333333333333473fe666666666666665658c05747261696e945d94285d945d9428474049"
+    "00000000000047405900000000000065658c0474657374945d94285d945d944740568000000000006165752e"
+)
+SORTING_NUMPY1_P2 = bytes.fromhex(
+    "80027d7100285807000000696e64696365737101636e756d70792e636f72652e6d756c746961727261790a5f"
+    "7265636f6e7374727563740a7102636e756d70790a6e6461727261790a71034b00857104635f636f64656373"
+    "0a656e636f64650a7105580100000062710658060000006c6174696e31710786710852710987710a52710b28"
+    "4b014b0285710c636e756d70790a64747970650a710d58020000006938710e898887710f527110284b035801"
+    "0000003c71114e4e4e4affffffff4affffffff4b007471126289680558100000000100000000000000000000"
+    "000000000071136807867114527115747116625811000000666f7267657474696e6720636f756e7473711768"
+    "0268034b00857118680987711952711a284b014b0285711b6810896805581000000000000000000000000100"
+    "000000000000711c680786711d52711e74711f62752e"
+)
+SORTING_NUMPY1_P4 = bytes.fromhex(
+    "800495e8000000000000007d94288c07696e6469636573948c156e756d70792e636f72652e6d756c74696172"
+    "726179948c0c5f7265636f6e7374727563749493948c056e756d7079948c076e6461727261799493944b0085"
+    "944301629487945294284b014b02859468058c0564747970659493948c02693894898887945294284b038c01"
+    "3c944e4e4e4affffffff4affffffff4b0074946289431001000000000000000000000000000000947494628c"
+    "11666f7267657474696e6720636f756e747394680468074b008594680987945294284b014b02859468118943"
+    "100000000000000000010000000000000094749462752e"
+)
+SORTING_NUMPY1_P5 = bytes.fromhex(
+    "800595ce000000000000007d94288c07696e6469636573948c126e756d70792e636f72652e6e756d65726963"
+    "948c0b5f66726f6d627566666572949394289610000000000000000100000000000000000000000000000094"
+    "8c056e756d7079948c0564747970659493948c02693894898887945294284b038c013c944e4e4e4affffffff"
+    "4affffffff4b007494624b0285948c014394749452948c11666f7267657474696e6720636f756e7473946804"
+    "289610000000000000000000000000000000010000000000000094680b4b028594680f74945294752e"
+)
+STATS_VALUE = {
+    0: [[2.5, 1.0, 1.5], [0, 1, 0], [-0.5, 0.2, -0.1]],
+    1: [[0.3, 0.2, 0.1], [1, 1, 1], [0.5, 0.6, 0.7]],
+    "train": [[], [50.0, 100.0]],
+    "test": [[], [90.0]],
+}
+
+# A numpy scalar as Python 2's cPickle wrote it: the raw bytes as a py2 str
+# (SHORT_BINSTRING), which Python 3 reads back as latin-1 text.
+PY2_INT64_SEVEN = (
+    b"\x80\x02cnumpy.core.multiarray\nscalar\nq\x00cnumpy\ndtype\nq\x01U\x02i8\x89\x88\x87Rq\x02"
+    b"(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tbU\x08\x07\x00\x00\x00\x00\x00\x00\x00\x86Rq\x03."
+)
+
+
+def to_numpy1_layout(data):
+    """Rewrite a numpy 2.x pickle to the numpy 1.x module paths (numpy.core...).
+
+    Frames (protocol 4+) are dropped first, since they carry byte counts; they are
+    optional, so the result is still a valid pickle.
+    """
+    frames = [pos for op, _, pos in pickletools.genops(data) if op.name == "FRAME"]
+    for pos in reversed(frames):
+        data = data[:pos] + data[pos + 9:]
+    for module in ("multiarray", "numeric"):
+        new, old = f"numpy.core.{module}".encode(), f"numpy._core.{module}".encode()
+        data = data.replace(old + b"\n", new + b"\n")  # GLOBAL (protocols 0-3)
+        data = data.replace(b"\x8c" + bytes([len(old)]) + old, b"\x8c" + bytes([len(new)]) + new)
+    assert b"numpy._core" not in data
+    return data
+
+
+def write(tmp_path, data, name="file.pkl"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def original_stats(key=np.int64):
+    return {
+        (key(k) if isinstance(k, int) else k): [list(part) for part in v] if isinstance(k, int) else v
+        for k, v in STATS_VALUE.items()
+    }
+
+
+def assert_stats_value(loaded, key_type=np.int64):
+    assert loaded == STATS_VALUE  # np.int64(0) == 0 and hashes alike
+    assert {type(k) for k in loaded if not isinstance(k, str)} == {key_type}
+
+
+# ---------------------------------------------------------------- what must load
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_round_trips_plain_and_numpy_values(tmp_path, protocol):
+    value = {
+        "ints": [1, -2, 2**100], "floats": (1.5, float("inf")), "text": "héllo", "raw": b"\x00\xff",
+        "nothing": None, "flags": [True, False], "set": {1, 2}, "frozen": frozenset("ab"), "complex": 1 + 2j,
+        "bytearray": bytearray(b"xy"), "empty bytes": b"",
+        "scalars": [np.int64(3), np.float64(0.25), np.float32(1.5), np.bool_(True), np.uint8(7), np.str_("ab")],
+        "arrays": [np.arange(5), np.linspace(0, 1, 3), np.zeros((2, 3), order="F"), np.arange(10)[::3],
+                   np.array(["a", "bcd"]), np.array([1, "x", None], dtype=object), np.array([]), np.array(7),
+                   np.arange(4, dtype=">i4"), np.array([True, False])],
+        "nested": [(np.arange(2), {"deep": (np.arange(3),)})],
+    }
+    loaded = safe_pickle.load(write(tmp_path, pickle.dumps(value, protocol=protocol)))
+    reference = pickle.loads(pickle.dumps(value, protocol=protocol))
+    assert repr(loaded) == repr(reference)
+    for got, want in zip(loaded["arrays"] + [loaded["nested"][0][0], loaded["nested"][0][1]["deep"][0]],
+                         reference["arrays"] + [reference["nested"][0][0], reference["nested"][0][1]["deep"][0]]):
+        assert type(got) is np.ndarray  # never the loader's private subclass
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    assert [type(s) for s in loaded["scalars"]] == [type(s) for s in value["scalars"]]
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+@pytest.mark.parametrize("numpy1_layout", [False, True])
+def test_loads_stats_as_the_original_scripts_wrote_them(tmp_path, protocol, numpy1_layout):
+    data = pickle.dumps(original_stats(np.int64), protocol=protocol)
+    if numpy1_layout:
+        data = to_numpy1_layout(data)
+        assert b"numpy.core.multiarray" in data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy 2 warns on importing numpy.core: we never do
+        assert_stats_value(safe_pickle.load(write(tmp_path, data)))
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_loads_our_own_layout_with_int_keys(tmp_path, protocol):
+    data = pickle.dumps(original_stats(int), protocol=protocol)
+    assert_stats_value(safe_pickle.load(write(tmp_path, data)), key_type=int)
+
+
+@pytest.mark.parametrize("data", [STATS_NUMPY1_P2, STATS_NUMPY1_P4], ids=["p2", "p4"])
+def test_loads_real_numpy1_stats_files(tmp_path, data):
+    assert_stats_value(safe_pickle.load(write(tmp_path, data)))
+
+
+@pytest.mark.parametrize("data", [SORTING_NUMPY1_P2, SORTING_NUMPY1_P4, SORTING_NUMPY1_P5], ids=["p2", "p4", "p5"])
+def test_loads_real_numpy1_sorting_files(tmp_path, data):
+    loaded = safe_pickle.load(write(tmp_path, data))
+    assert set(loaded) == {"indices", "forgetting counts"}
+    for key, expected in (("indices", [1, 0]), ("forgetting counts", [0, 1])):
+        assert type(loaded[key]) is np.ndarray and loaded[key].dtype == np.int64
+        assert loaded[key].tolist() == expected
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_loads_rewritten_numpy1_sorting_files(tmp_path, protocol):
+    value = {"indices": np.array([4, 2, 0]), "forgetting counts": np.array([0, 0, 3])}
+    data = to_numpy1_layout(pickle.dumps(value, protocol=protocol))
+    loaded = safe_pickle.load(write(tmp_path, data))
+    assert loaded["indices"].tolist() == [4, 2, 0] and loaded["forgetting counts"].tolist() == [0, 0, 3]
+
+
+def test_loads_python2_era_scalar(tmp_path):
+    loaded = safe_pickle.load(write(tmp_path, PY2_INT64_SEVEN))
+    assert type(loaded) is np.int64 and loaded == 7
+
+
+def test_reloaded_arrays_pickle_without_naming_the_loader(tmp_path):
+    deep = np.arange(3)
+    for _ in range(150):  # deeper than the loader's unwrap walk goes
+        deep = [deep]
+    loaded = safe_pickle.load(write(tmp_path, pickle.dumps(deep, protocol=2)))
+    again = pickle.dumps(loaded, protocol=2)
+    assert b"forgetting" not in again and b"safe_pickle" not in again
+    inner = pickle.loads(again)
+    for _ in range(150):
+        inner = inner[0]
+    assert type(inner) is np.ndarray and inner.tolist() == [0, 1, 2]
+
+
+# ---------------------------------------------------------------- what must not
+
+
+class RunsShell:
+    """Pickles as ``os.system(command)``: what a hostile stats file would hold."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+class Calls:
+    """Pickles as ``func(*args)`` with an optional BUILD ``state``."""
+
+    def __init__(self, func, args, state=None):
+        self.func, self.args, self.state = func, args, state
+
+    def __reduce__(self):
+        return (self.func, self.args) if self.state is None else (self.func, self.args, self.state)
+
+
+def test_refuses_os_system_and_never_calls_it(tmp_path):
+    marker = tmp_path / "pwned"
+    hostile = {np.int64(0): [[0.1], [1], [0.0]], "payload": RunsShell(f"touch {marker}")}
+    for protocol in (0, 2, 5):
+        path = write(tmp_path, pickle.dumps(hostile, protocol=protocol), f"x{protocol}__stats_dict.pkl")
+        with pytest.raises(UsageError) as caught:
+            safe_pickle.load(path)
+        message = str(caught.value)
+        assert "\n" not in message and message.startswith(path)
+        assert f"refuses to load '{os.system.__module__}.system'" in message
+        assert safe_pickle.ALLOWED_CONTENT in message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "func, args",
+    [
+        (eval, ("1+1",)),
+        (getattr, (int, "real")),
+        (subprocess.Popen, (["true"],)),
+        (np.load, ("x.npy",)),
+        (pickle.loads, (b"N.",)),
+        (type, ("X", (), {})),
+    ],
+    ids=["eval", "getattr", "Popen", "numpy.load", "pickle.loads", "type"],
+)
+def test_refuses_every_other_global(tmp_path, func, args):
+    path = write(tmp_path, pickle.dumps(Calls(func, args), protocol=4))
+    with pytest.raises(UsageError, match=f"refuses to load '{func.__module__}.{func.__name__}'"):
+        safe_pickle.load(path)
+
+
+# Crafted numpy payloads that pass a plain module.name allow-list but make numpy read
+# raw bytes as object pointers (an interpreter crash at best). Run in a child process,
+# so a regression shows as a failed test rather than a dead test run.
+NUMPY_ATTACKS = textwrap.dedent(
+    """
+    import pickle, sys
+    import numpy as np
+    from numpy._core import multiarray, numeric
+    from forgetting import safe_pickle
+    from forgetting.errors import UsageError
+
+    class Calls:
+        def __init__(self, func, args, state=None):
+            self.func, self.args, self.state = func, args, state
+        def __reduce__(self):
+            return (self.func, self.args) if self.state is None else (self.func, self.args, self.state)
+
+    object_without_flags = Calls(np.dtype, ("O8", False, True), (3, "|", None, None, None, -1, -1, 0))
+    float_with_object_flags = Calls(np.dtype, ("f8", False, True), (3, "<", None, None, None, -1, -1, 63))
+    attacks = {
+        "ndarray called on raw bytes": Calls(np.ndarray, ((2,), np.dtype("O"), b"A" * 16)),
+        "reconstruct, object dtype, raw bytes": Calls(
+            multiarray._reconstruct, (np.ndarray, (0,), b"b"), (1, (2,), object_without_flags, False, b"A" * 16)),
+        "reconstruct, float dtype with object flags": Calls(
+            multiarray._reconstruct, (np.ndarray, (0,), b"b"), (1, (2,), float_with_object_flags, False, [1.0, "x"])),
+        "frombuffer, object dtype": Calls(numeric._frombuffer, (b"A" * 16, object_without_flags, (2,), "C")),
+        "scalar, object dtype, raw bytes": Calls(multiarray.scalar, (object_without_flags, b"A" * 8)),
+        "structured dtype": Calls(np.dtype, ("V16", False, True)),
+        "datetime dtype": Calls(np.dtype, ("M8", False, True)),
+        "reconstruct of another class": Calls(multiarray._reconstruct, (bytearray, (0,), b"b")),
+    }
+    for name, payload in attacks.items():
+        with open(sys.argv[1], "wb") as handle:
+            pickle.dump(payload, handle, protocol=2)
+        try:
+            loaded = safe_pickle.load(sys.argv[1])
+        except UsageError as err:
+            print(name, "-> refused:", err)
+            continue
+        # Whatever loaded must be harmless to use.
+        print(name, "-> loaded:", repr(loaded), np.asarray(loaded, dtype=object).tolist())
+    print("survived")
+    """
+)
+
+
+def test_refuses_numpy_payloads_that_corrupt_memory(tmp_path):
+    script = write(tmp_path, NUMPY_ATTACKS.encode(), "attacks.py")
+    result = subprocess.run(
+        [sys.executable, script, str(tmp_path / "attack.pkl")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": REPO},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "survived"
+    for line in lines[:-1]:
+        if not line.startswith("scalar, object dtype"):  # that one may yield the bytes object itself
+            assert "-> refused:" in line, line
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"", "not a complete pickle"),
+        (b"this is not a pickle at all", "not a complete pickle"),
+        (b"\x80\x05\x95\x10\x00", "not a complete pickle"),
+        (b"\x80\x09N.", "not a complete pickle"),  # unknown protocol
+        (b"\x80\x04\x8e" + (2**40).to_bytes(8, "little") + b"abc", "memory"),  # absurd length
+        (b"\x80\x04\x8c\x05a\nb c\x8c\x01x\x93.", "refuses to load 'a\\nb c.x'"),  # garbled global name
+    ],
+)
+def test_broken_files_are_one_line_usage_errors(tmp_path, content, problem):
+    path = write(tmp_path, content)
+    with pytest.raises(UsageError) as caught:
+        safe_pickle.load(path)
+    message = str(caught.value)
+    assert message.startswith(path) and problem in message and "\n" not in message
+
+
+def test_every_truncation_of_a_stats_file_is_refused(tmp_path):
+    data = pickle.dumps(original_stats(np.int64), protocol=2)
+    for cut in range(len(data)):  # STOP is the last byte: every proper prefix is incomplete
+        path = write(tmp_path, data[:cut])
+        with pytest.raises(UsageError, match="truncated or corrupted"):
+            safe_pickle.load(path)
+
+
+def test_missing_unreadable_and_directory(tmp_path):
+    with pytest.raises(UsageError, match="no such file"):
+        safe_pickle.load(str(tmp_path / "absent.pkl"))
+    with pytest.raises(UsageError, match="is a directory"):
+        safe_pickle.load(str(tmp_path))
+    if os.geteuid() != 0:  # root reads anything
+        path = write(tmp_path, pickle.dumps({}))
+        os.chmod(path, 0)
+        with pytest.raises(UsageError, match="cannot be read"):
+            safe_pickle.load(path)
+
+
+# ---------------------------------------------------------------- damaged files, at random
+
+
+def _sorting_p2():
+    return pickle.dumps({"indices": np.array([2, 0, 1]), "forgetting counts": np.array([0, 1, 5])}, protocol=2)
+
+
+BASES = [
+    pickle.dumps(original_stats(np.int64), protocol=2),
+    pickle.dumps(original_stats(np.int64), protocol=5),
+    _sorting_p2(),
+    pickle.dumps({"indices": np.array([2, 0, 1]), "scores": np.array([0.5, 1.0, 2.0])}, protocol=5),
+    STATS_NUMPY1_P2,
+    SORTING_NUMPY1_P4,
+    PY2_INT64_SEVEN,
+]
+
+
+@st.composite
+def damaged(draw):
+    data = bytearray(draw(st.sampled_from(BASES)))
+    kind = draw(st.sampled_from(["truncate", "overwrite", "insert", "delete"]))
+    if kind == "truncate":
+        return bytes(data[: draw(st.integers(0, len(data) - 1))])
+    for _ in range(draw(st.integers(1, 4))):
+        pos = draw(st.integers(0, len(data) - 1))
+        if kind == "overwrite":
+            data[pos] = draw(st.integers(0, 255))
+        elif kind == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=4))
+        elif len(data) > 2:
+            del data[pos: pos + draw(st.integers(1, 4))]
+    return bytes(data)
+
+
+@pytest.fixture(scope="module")
+def memory_cap():
+    """Make absurd allocations from garbled length fields fail fast instead of swapping."""
+    try:
+        import resource
+    except ImportError:  # not on this platform: nothing to cap
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/status") as status:
+        vm_kib = int(status.read().split("VmSize:")[1].split()[0])
+    cap = vm_kib * 1024 + 4 * 2**30
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(damaged())
+def test_damaged_pickles_only_ever_raise_usage_error(tmp_path, memory_cap, data):
+    path = write(tmp_path, data)
+    try:
+        safe_pickle.load(path)
+    except UsageError as err:
+        assert str(err).startswith(path) and "\n" not in str(err)
