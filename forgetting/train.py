@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
@@ -142,13 +143,14 @@ class _Committer:
     def wait(self):
         """Block until the previous epoch is on disk; a failed write stops the run."""
         if self.pending is not None:
-            pending, self.pending = self.pending, None
             try:
-                pending.result()
+                self.pending.result()  # a signal here keeps it pending, to be waited for again
             except OSError as err:
+                self.pending = None
                 raise UsageError(f"could not save the run's files ({err.strerror or err}: "
                                  f"{err.filename or ''}); free space or fix permissions, then "
                                  "rerun with --resume") from None
+            self.pending = None
 
     def submit(self, epoch, stats, best_acc_text, checkpoint, state):
         self.wait()
@@ -206,6 +208,10 @@ def _write_final_pickle(job, refresher, state):
 @contextlib.contextmanager
 def _stop_on_signals():
     def handler(signum, frame):
+        # later signals must not interrupt the saving that this one starts
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, lambda *_: print("still saving the finished epochs; please wait",
+                                              file=sys.stderr, flush=True))
         raise RunStopped(signum)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
