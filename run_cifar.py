@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 from forgetting import atomic
 from forgetting.cifar import OPTIMIZERS, eval_transform, make_optimizer, train_transform
-from forgetting.cli import add_common_flags, check_common_flags, pick_device, seed_everything
+from forgetting.cli import (add_common_flags, check_common_flags, make_output_dir, pick_device,
+                            seed_everything)
 from forgetting.data import CIFAR_DATASETS, load_cifar
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.naming import CIFAR_FNAME_FLAGS, save_fname
@@ -109,8 +110,11 @@ def main(argv=None):
     train_ids = select_train_ids(len(data.train_y), args.input_dir, args.sorting_file,
                                  args.remove_n, args.keep_lowest_n, args.remove_subsample)
     fname = save_fname(args, CIFAR_FNAME_FLAGS)
-    os.makedirs(args.output_dir, exist_ok=True)
-    train_x, train_y = noisy_training_set(args, data, train_ids, fname)
+    train_x, train_y, changed_labels = noisy_training_set(args, data, train_ids)
+    make_output_dir(args.output_dir)  # only now: the noise can still refuse the input
+    if changed_labels is not None:
+        write_changed_labels(os.path.join(args.output_dir, fname + CHANGED_LABELS_SUFFIX),
+                             changed_labels)
 
     model = build_cifar_model(args.model, data.num_classes).to(device)
     if args.channels_last:
@@ -147,22 +151,39 @@ def main(argv=None):
         sys.exit(128 + stop.signum)
 
 
-def noisy_training_set(args, data, train_ids, fname):
+def noisy_training_set(args, data, train_ids):
     """The selected training images and labels (CPU tensors, training order) after pixel noise
-    and then label noise; label noise also writes ``<fname>_changed_labels.txt``."""
+    and then label noise, and the ``_changed_labels.txt`` text (None without label noise)."""
     positions = torch.from_numpy(train_ids)
     train_x, train_y = data.train_x[positions], data.train_y[positions]
     if args.noise_percent_pixels:
         print(f"adding Normal(120, {args.noise_std_pixels}) noise to {args.noise_percent_pixels}% of "
               "the pixels of every training image", flush=True)
         train_x = add_pixel_noise(train_x, args.noise_percent_pixels, args.noise_std_pixels)
+    changed_labels = None
     if args.noise_percent_labels:
         labels, flipped, old, new = add_label_noise(train_y.numpy(), args.noise_percent_labels)
         print(f"flipping {len(flipped)} labels", flush=True)
-        path = os.path.join(args.output_dir, fname + CHANGED_LABELS_SUFFIX)
-        atomic.write_text(path, changed_labels_text(train_ids[flipped], old, new))
+        changed_labels = changed_labels_text(train_ids[flipped], old, new)
         train_y = torch.from_numpy(labels)
-    return train_x, train_y
+    return train_x, train_y, changed_labels
+
+
+def write_changed_labels(path, text):
+    """Atomically write ``<fname>_changed_labels.txt``, unless it already holds ``text`` (a
+    resumed run draws the same flips: it leaves the file, and its time stamp, alone)."""
+    atomic.remove_stale_temps(path)
+    try:
+        with open(path, "rb") as handle:
+            if handle.read() == text.encode():
+                return
+    except OSError:
+        pass
+    try:
+        atomic.write_text(path, text)
+    except OSError as err:
+        raise UsageError(f"could not write {path} ({err.strerror or err}); free space or fix "
+                         "permissions") from None
 
 
 if __name__ == "__main__":

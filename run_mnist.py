@@ -4,14 +4,13 @@
 Writes ``<save_fname>__stats_dict.pkl`` and ``<save_fname>__best_acc.txt`` in --output_dir,
 the files of the original run_mnist.py (see SPEC / README), plus the run's resume files.
 """
-import os
 import sys
 
 import torch
 import torch.nn.functional as F
 
-from forgetting.cli import (add_common_flags, check_common_flags, normaliser, pick_device,
-                            seed_everything)
+from forgetting.cli import (add_common_flags, check_common_flags, make_output_dir, normaliser,
+                            pick_device, seed_everything, set_threads)
 from forgetting.data import MNIST_DATASETS, load_mnist_family
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.naming import MNIST_FNAME_FLAGS, save_fname
@@ -36,7 +35,7 @@ def parse_args(argv=None):
                         help="remove both dropout layers; in the file name")
     parser.add_argument("--input_dir", default="mnist_results/",
                         help="where --sorting_file lives (default: mnist_results/)")
-    add_common_flags(parser, ("--no_cuda",))
+    add_common_flags(parser, ("--no_cuda",), cpu_threads=1)
     return parser.parse_args(argv)
 
 
@@ -46,8 +45,7 @@ def main(argv=None):
     check_common_flags(args)
     check_removal_flags(args.remove_n, args.keep_lowest_n, args.sorting_file)
     device = pick_device(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args, device)
 
     seed_everything(args.seed)
     data = load_mnist_family(args.dataset, args.data_dir)
@@ -59,7 +57,7 @@ def main(argv=None):
     fname = save_fname(args, MNIST_FNAME_FLAGS)
     print(f"{args.dataset}: training on {len(train_ids)} of {len(data.train_y)} examples on {device}; "
           f"writing {fname}__stats_dict.pkl to {args.output_dir}", flush=True)
-    os.makedirs(args.output_dir, exist_ok=True)
+    make_output_dir(args.output_dir)
     data = data.to(device)
     ids_on_device = torch.from_numpy(train_ids).to(device)
     normalise = normaliser(data.mean, data.std, device)

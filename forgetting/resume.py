@@ -5,6 +5,8 @@ number of finished epochs, the best accuracies so far and the run's result-relev
 It is written atomically after the epoch's record is in the log, so it is the commit point
 of an epoch, and it loads with ``torch.load(weights_only=True)`` (tensors, numbers, strings).
 """
+import sys
+
 import numpy as np
 import torch
 
@@ -41,10 +43,28 @@ def restore_rng(state, device, generator=None):
         generator.set_state(state["generator"])
 
 
+def _canonical(obj):
+    """``obj`` with every string interned, in new containers (tensors are shared, not copied).
+
+    The pickler writes a string once and refers back to it when the SAME object appears
+    again, so the bytes depend on object identity: an optimizer restored by ``--resume`` holds
+    the strings ``torch.load`` made, not the interned ones a fresh run has, and the state file
+    would differ from an uninterrupted run's although its content is equal. With every string
+    interned, equal strings are one object, and the bytes depend only on the content.
+    """
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if isinstance(obj, dict):
+        return {_canonical(k): _canonical(v) for k, v in obj.items()}
+    if type(obj) in (list, tuple):  # not namedtuples or torch.Size: kept as they are
+        return type(obj)(_canonical(v) for v in obj)
+    return obj
+
+
 def save_state(path, state):
-    """Atomically replace the resume state file."""
+    """Atomically replace the resume state file (same content, same bytes)."""
     with atomic.atomic_open(path, "wb") as handle:
-        torch.save(state, handle)
+        torch.save(_canonical(state), handle)
 
 
 def load_state(path):
@@ -60,5 +80,9 @@ def check_same_config(saved, current, path):
     """Refuse to resume when a flag that changes results (but not the file name) differs."""
     for name, value in current.items():
         if name in saved and saved[name] != value:
+            if isinstance(saved[name], bool):  # a switch: --amp, not --amp False
+                fix = f"resume {'with' if saved[name] else 'without'} --{name}"
+            else:
+                fix = f"resume with --{name} {saved[name]}"
             raise UsageError(f"--{name} is {value} but the run in {path} used {saved[name]}; "
-                             f"resume with --{name} {saved[name]} or start over without --resume")
+                             f"{fix} or start over without --resume")
