@@ -21,6 +21,7 @@ name ends in ``stats_dict.pkl`` (other files are passed over silently, as the or
 script did), then ``Number of unforgettable examples: K``.
 """
 import argparse
+import gc
 import os
 import shlex
 
@@ -116,18 +117,31 @@ def find_input_files(input_dir, fname_args):
 
 
 def score_run(path, epochs, with_mli):
-    """One run's ``(ids, forgetting counts, MLI or None)``; the loaded file is dropped on return."""
-    stats = safe_pickle.load(path)
+    """One run's ``(ids, forgetting counts, MLI or None)``; the loaded file is dropped on return.
+
+    The cyclic GC stays off until the loaded file is gone: a stats file is ~200,000 lists
+    holding 30 million numbers and no cycles, and with the GC on, every collection after the
+    load walked all of it again (0.3 s per walk, 0.5-0.8 s per 50,000 x 200 file measured;
+    benchmarks/RESULTS.md, item 4). The file is freed by reference counting either way.
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        run = stats_to_arrays(stats, epochs, with_losses=with_mli)
-    except StatsFormatError as err:
-        raise UsageError(
-            f"{path}: not a complete stats file ({err}); expected the *stats_dict.pkl that "
-            "run_mnist.py or run_cifar.py writes"
-        ) from None
-    counts = forgetting_counts(run.accs, epochs, run.lengths)
-    mli = max_loss_increase(run.losses, epochs, run.lengths) if with_mli else None
-    return run.ids, counts, mli
+        stats = safe_pickle.load(path)
+        try:
+            run = stats_to_arrays(stats, epochs, with_losses=with_mli)
+        except StatsFormatError as err:
+            raise UsageError(
+                f"{path}: not a complete stats file ({err}); expected the *stats_dict.pkl that "
+                "run_mnist.py or run_cifar.py writes"
+            ) from None
+        del stats
+        counts = forgetting_counts(run.accs, epochs, run.lengths)
+        mli = max_loss_increase(run.losses, epochs, run.lengths) if with_mli else None
+        return run.ids, counts, mli
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def _check_output_dir(path, flag):

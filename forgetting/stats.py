@@ -5,8 +5,12 @@ before the optimiser step,
   loss   = the per-example loss (cross-entropy; NLL on MNIST's log-softmax output),
   acc    = argmax(o_i) == y_i (argmax takes the first maximum),
   margin = o_i[y_i] - max_{k != y_i} o_i[k].
-The recorder keeps one epoch on the device, indexed by training position, and copies it to
-the host once per epoch: nothing in the batch loop waits for the device.
+The recorder keeps one epoch on the device and copies it to the host once per epoch: nothing
+in the batch loop waits for the device. Per batch it only copies the outputs, targets, losses
+and positions into slices of preallocated buffers (in presentation order); the statistics
+above are formed for the whole epoch at once in ``to_host``. They are row-wise exact
+operations (argmax, gather, max), so the numbers are the same as batch by batch, and the
+batch loop pays 4 slice copies instead of ~13 small ops (benchmarks/RESULTS.md).
 """
 import dataclasses
 
@@ -39,36 +43,48 @@ class EpochStats:
 
 
 class EpochRecorder:
-    """Device buffers for one epoch's presentations, written by position with tensor ops."""
+    """Device buffers for one epoch's presentations, filled batch by batch in presentation
+    order; ``to_host`` turns them into statistics by training position."""
 
     def __init__(self, n_train, batch_size, device):
+        self.n_train, self.batch_size, self.device = n_train, batch_size, device
         self.n_batches = -(-n_train // batch_size)
         self.batch_sizes = np.minimum(batch_size, n_train - batch_size * np.arange(self.n_batches))
         kw = dict(device=device)
+        self.positions = torch.zeros(n_train, dtype=torch.int64, **kw)
+        self.targets = torch.zeros(n_train, dtype=torch.int64, **kw)
         self.loss = torch.zeros(n_train, dtype=torch.float32, **kw)
-        self.acc = torch.zeros(n_train, dtype=torch.bool, **kw)
-        self.true_out = torch.zeros(n_train, dtype=torch.float32, **kw)
-        self.other_out = torch.zeros(n_train, dtype=torch.float32, **kw)
-        self.batch_correct = torch.zeros(self.n_batches, dtype=torch.int64, **kw)
+        self.outputs = None   # (n_train, n_classes) float32, made at the first batch
 
     def record(self, batch_index, positions, outputs, targets, losses):
-        """Store the batch's statistics at ``positions`` (training positions, device int64)."""
-        outputs, losses = outputs.detach().float(), losses.detach().float()
-        correct, true_out, other_out = per_example_stats(outputs, targets)
-        self.loss[positions] = losses
-        self.acc[positions] = correct
-        self.true_out[positions] = true_out
-        self.other_out[positions] = other_out
-        self.batch_correct[batch_index] = correct.sum()
+        """Keep batch ``batch_index``'s outputs, targets and per-example losses, and the
+        training ``positions`` (device int64) they belong to."""
+        start = batch_index * self.batch_size
+        end = start + len(positions)
+        if self.outputs is None or self.outputs.shape[1] != outputs.shape[1]:
+            self.outputs = torch.zeros(self.n_train, outputs.shape[1], dtype=torch.float32,
+                                       device=self.device)
+        self.outputs[start:end] = outputs.detach()   # copy_ widens bf16 (amp) to float32
+        self.loss[start:end] = losses.detach()
+        self.targets[start:end] = targets
+        self.positions[start:end] = positions
 
     def to_host(self, test_acc):
-        """The finished epoch as numpy arrays (one device-to-host copy per buffer)."""
-        cum_correct = np.cumsum(self.batch_correct.cpu().numpy())
+        """The finished epoch as numpy arrays by training position."""
+        correct, true_out, other_out = per_example_stats(self.outputs, self.targets)
+        correct = correct.cpu().numpy()                      # presentation order
+        positions = self.positions.cpu().numpy()
+        cum_correct = np.cumsum(correct, dtype=np.int64)[np.cumsum(self.batch_sizes) - 1]
         cum_seen = np.cumsum(self.batch_sizes)
-        margin = self.true_out.cpu().numpy().astype(np.float64) - self.other_out.cpu().numpy()
+        loss = np.empty(self.n_train, dtype=np.float32)
+        acc = np.empty(self.n_train, dtype=np.uint8)
+        margin = np.empty(self.n_train, dtype=np.float64)
+        loss[positions] = self.loss.cpu().numpy()
+        acc[positions] = correct
+        margin[positions] = true_out.cpu().numpy().astype(np.float64) - other_out.cpu().numpy()
         return EpochStats(
-            loss=self.loss.cpu().numpy(),
-            acc=self.acc.cpu().numpy().astype(np.uint8),
+            loss=loss,
+            acc=acc,
             margin=margin,
             train_acc=100.0 * cum_correct / cum_seen,
             test_acc=float(test_acc),

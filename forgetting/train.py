@@ -9,6 +9,7 @@ next epoch's commit waits for; the legacy stats pickle is refreshed by a child p
 """
 import contextlib
 import dataclasses
+import functools
 import os
 import signal
 import sys
@@ -26,6 +27,31 @@ from forgetting.runlog import RunLog
 from forgetting.stats import EpochRecorder
 
 EVAL_BATCH = 1000
+
+
+class SaveFailed(UsageError):
+    """A file of the run could not be written (disk full, permissions): the run stops, the
+    files of the last committed epoch stay as they were, ``--resume`` continues later."""
+
+    @classmethod
+    def from_os_error(cls, err):
+        where = f": {err.filename}" if err.filename else ""
+        return cls(f"could not save the run's files ({err.strerror or err}{where}); "
+                   "free space or fix permissions, then rerun with --resume")
+
+
+def _os_errors_stop_the_run(function):
+    """Any OSError from the run's file work (creating the log, cleaning up, the final pickle)
+    is a one-line SaveFailed, like a failed epoch commit, not a traceback."""
+
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except OSError as err:
+            raise SaveFailed.from_os_error(err) from None
+
+    return wrapped
 
 
 class RunStopped(Exception):
@@ -120,14 +146,25 @@ def train_epoch(job, recorder, epoch):
         job.optimizer.step()
 
 
-def _cpu_copy(obj):
-    """A host snapshot of a (nested) state dict, so saving can overlap the next epoch."""
+def _cpu_copy(obj, reuse=None):
+    """A host snapshot of a (nested) state dict, so saving can overlap the next epoch.
+
+    ``reuse``: an older snapshot of the same structure that nothing reads any more; its
+    tensors are overwritten in place where shape and dtype match. Copying ResNet18's model
+    and optimizer state into fresh memory took ~40 ms per epoch on the CPU (page faults),
+    into reused memory ~16 ms (benchmarks/RESULTS.md, item 3).
+    """
     if isinstance(obj, torch.Tensor):
+        if (isinstance(reuse, torch.Tensor) and reuse.shape == obj.shape
+                and reuse.dtype == obj.dtype and reuse.device.type == "cpu"):
+            return reuse.copy_(obj.detach())
         return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
-        return {k: _cpu_copy(v) for k, v in obj.items()}
+        reuse = reuse if isinstance(reuse, dict) else {}
+        return {k: _cpu_copy(v, reuse.get(k)) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_cpu_copy(v) for v in obj)
+        reuse = reuse if isinstance(reuse, (list, tuple)) and len(reuse) == len(obj) else [None] * len(obj)
+        return type(obj)(_cpu_copy(v, r) for v, r in zip(obj, reuse))
     return obj
 
 
@@ -147,9 +184,7 @@ class _Committer:
                 self.pending.result()  # a signal here keeps it pending, to be waited for again
             except OSError as err:
                 self.pending = None
-                raise UsageError(f"could not save the run's files ({err.strerror or err}: "
-                                 f"{err.filename or ''}); free space or fix permissions, then "
-                                 "rerun with --resume") from None
+                raise SaveFailed.from_os_error(err) from None
             self.pending = None
 
     def submit(self, epoch, stats, best_acc_text, checkpoint, state):
@@ -157,23 +192,36 @@ class _Committer:
         self.pending = self.pool.submit(self._commit, epoch, stats, best_acc_text, checkpoint, state)
 
     def _commit(self, epoch, stats, best_acc_text, checkpoint, state):
+        # The checkpoint goes before the resume state (the commit point): a crash between the
+        # two re-runs the epoch, which writes the same checkpoint again; the other way round,
+        # the best model of the epoch would be lost. best_acc.txt is derived from the state, so
+        # it goes after it (and _write_final_pickle rewrites it). So a failed write leaves the
+        # resume state and best_acc.txt of the previous epoch as they were.
         paths = self.job.paths
         self.log.append(epoch, stats)
-        atomic.write_text(paths.best_acc, best_acc_text)
         if checkpoint is not None:
             os.makedirs(os.path.dirname(paths.checkpoint), exist_ok=True)
             with atomic.atomic_open(paths.checkpoint) as handle:
                 torch.save(checkpoint, handle)
         resume.save_state(paths.state, state)
+        atomic.write_text(paths.best_acc, best_acc_text)
 
 
-def _snapshot(job, epochs_done, best_train, best_test):
-    """The resume state after ``epochs_done`` epochs, copied to the host."""
+def _copy_weights(job, reuse=None):
+    """Host copies of the model's and the optimizer's state, ``(model, optimizer)``, written
+    into the tensors of ``reuse`` (an older snapshot that is already on disk) where they fit."""
+    reuse = reuse or {}
+    return (_cpu_copy(job.model.state_dict(), reuse.get("model")),
+            _cpu_copy(job.optimizer.state_dict(), reuse.get("optimizer")))
+
+
+def _snapshot(job, epochs_done, best_train, best_test, weights):
+    """The resume state after ``epochs_done`` epochs, with ``weights`` from ``_copy_weights``."""
+    model, optimizer = weights
     return {
         "epochs_done": epochs_done, "legacy_epochs": 0,
         "best_train": best_train, "best_test": best_test, "config": dict(job.config),
-        "model": _cpu_copy(job.model.state_dict()),
-        "optimizer": _cpu_copy(job.optimizer.state_dict()),
+        "model": model, "optimizer": optimizer,
         "rng": resume.capture_rng(job.device, job.generator),
     }
 
@@ -188,11 +236,25 @@ def _start_or_resume(job):
         if not np.array_equal(log.ids, job.train_ids):
             raise UsageError(f"the training set differs from the one in {paths.log} (did the sorting "
                              "file change?); start over without --resume")
+        # Commits append to the log before they save the state, so the log holds at least the
+        # committed epochs; fewer means the files do not belong together (copied, restored).
+        if os.path.getsize(paths.log) < log.data_offset + state["epochs_done"] * log.record.itemsize:
+            raise UsageError(f"{paths.log} holds fewer epochs than the {state['epochs_done']} that "
+                             f"{paths.state} says are finished; start over without --resume")
         return log, state["epochs_done"], state
     if job.resume:
         job.log(f"no resume state at {paths.state}; starting from scratch")
+    # Starting over: an older run's state must not outlive the log it describes (a kill -9
+    # before this run's first commit would otherwise pair it with the new, empty log).
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(paths.state)
     n_batches = -(-len(job.train_ids) // job.batch_size)
     return RunLog.create(paths.log, job.train_ids, n_batches), 0, None
+
+
+def best_acc_text(best_train, best_test):
+    """``best_acc.txt``: ``train test \\n`` then the best train and test accuracies (SPEC 3)."""
+    return f"train test \n{best_train} {best_test}"
 
 
 def _write_final_pickle(job, refresher, state):
@@ -201,6 +263,7 @@ def _write_final_pickle(job, refresher, state):
     if state is None:
         return
     legacy.write_stats_pickle(job.paths.log, state["epochs_done"], job.paths.stats)
+    atomic.write_text(job.paths.best_acc, best_acc_text(state["best_train"], state["best_test"]))
     state["legacy_epochs"] = state["epochs_done"]
     resume.save_state(job.paths.state, state)
 
@@ -222,12 +285,16 @@ def _stop_on_signals():
             signal.signal(s, h)
 
 
+@_os_errors_stop_the_run
 def run_training(job):
     """Train ``job.epochs`` epochs (or the rest of them with ``job.resume``), saving as it goes.
 
     Raises RunStopped, after saving every finished epoch, when SIGINT/SIGTERM arrives.
     """
     log, done, state = _start_or_resume(job)
+    for path in dataclasses.astuple(job.paths):  # what a kill -9 left (no writer is alive now)
+        if path is not None:
+            atomic.remove_stale_temps(path)
     refresher = legacy.BackgroundRefresher(job.paths.log, job.paths.stats)
     if state is not None and done >= job.epochs:
         if state["legacy_epochs"] != done:
@@ -244,22 +311,32 @@ def run_training(job):
         job.log(f"resuming after epoch {done} of {job.epochs}")
         refresher.maybe_start(done)  # the legacy pickle may trail after a kill -9
     committer = _Committer(job, log)
+    snapshots = [None, None]
+    # The test pass only reads the weights, so their host copy runs beside it (CPU and CUDA;
+    # inline elsewhere): ~16 ms per epoch off the loop for ResNet18 (benchmarks/RESULTS.md).
+    copier = ThreadPoolExecutor(max_workers=1) if job.device.type in ("cpu", "cuda") else None
     recorder = EpochRecorder(len(job.train_ids), job.batch_size, job.device)
     with _stop_on_signals():
         try:
             for epoch in range(done, job.epochs):
                 started = time.perf_counter()
                 train_epoch(job, recorder, epoch)
+                # The loop's own snapshots take turns: the one from two epochs ago is on disk
+                # (the last submit waited for it), so its tensors can be overwritten.
+                reuse = snapshots[epoch % 2]
+                weights = copier.submit(_copy_weights, job, reuse) if copier else None
                 test_acc = evaluate(job)
+                weights = weights.result() if copier else _copy_weights(job, reuse)
                 stats = recorder.to_host(test_acc)
                 best_train = max(best_train, float(stats.train_acc.max()))
-                checkpoint = None
-                if job.paths.checkpoint is not None and test_acc > best_test:
-                    checkpoint = {"acc": test_acc, "epoch": epoch,
-                                  "net": _cpu_copy(job.model.state_dict())}
+                improved = job.paths.checkpoint is not None and test_acc > best_test
                 best_test = max(best_test, test_acc)
-                state = _snapshot(job, epoch + 1, best_train, best_test)
-                committer.submit(epoch, stats, f"train test \n{best_train} {best_test}",
+                state = _snapshot(job, epoch + 1, best_train, best_test, weights)
+                snapshots[epoch % 2] = state
+                checkpoint = None
+                if improved:  # the snapshot's model copy: one host copy of the weights, not two
+                    checkpoint = {"acc": test_acc, "epoch": epoch, "net": state["model"]}
+                committer.submit(epoch, stats, best_acc_text(best_train, best_test),
                                  checkpoint, state)
                 if epoch > done:  # the previous epoch is on disk now (submit waited for it)
                     refresher.maybe_start(epoch)
@@ -269,6 +346,12 @@ def run_training(job):
         except RunStopped:
             committer.wait()
             _write_final_pickle(job, refresher, _committed(job, state))
+            raise
+        except SaveFailed:
+            # the legacy pickle should hold every committed epoch, if the disk still lets us
+            with contextlib.suppress(OSError, UsageError):
+                _write_final_pickle(job, refresher, _committed(job, state))
+            refresher.stop()
             raise
         except BaseException:
             refresher.stop()
