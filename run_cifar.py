@@ -8,7 +8,6 @@ the best model to ``<output_dir>/checkpoint/<dataset>/<save_fname>.t7``, and wit
 run_cifar.py, see SPEC / README), plus the run's resume files.
 """
 import os
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -16,13 +15,13 @@ import torch.nn.functional as F
 from forgetting import atomic
 from forgetting.cifar import OPTIMIZERS, eval_transform, make_optimizer, train_transform
 from forgetting.cli import (add_common_flags, check_common_flags, make_output_dir, pick_device,
-                            seed_everything)
+                            run_job, seed_everything, set_threads)
 from forgetting.data import CIFAR_DATASETS, load_cifar
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.naming import CIFAR_FNAME_FLAGS, save_fname
 from forgetting.noise import add_label_noise, add_pixel_noise, changed_labels_text
 from forgetting.selection import check_removal_flags, select_train_ids
-from forgetting.train import OutputPaths, RunStopped, TrainingJob, run_training
+from forgetting.train import OutputPaths, TrainingJob
 from models import CIFAR_MODELS, build_cifar_model
 
 CHANGED_LABELS_SUFFIX = "_changed_labels.txt"   # single underscore, as the original
@@ -102,8 +101,7 @@ def main(argv=None):
     check_removal_flags(args.remove_n, args.keep_lowest_n, args.sorting_file, args.remove_subsample)
     check_cifar_flags(args)
     device = pick_device(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args, device)
 
     seed_everything(args.seed)
     data = load_cifar(args.dataset, args.data_dir)
@@ -143,12 +141,7 @@ def main(argv=None):
                 "length": args.length, "amp": args.amp},
         lr_for_epoch=lr_for_epoch, generator=generator, amp=args.amp,
         resume=args.resume, log=lambda msg: print(msg, flush=True))
-    try:
-        run_training(job)
-    except RunStopped as stop:
-        print(f"stopped by signal {stop.signum}; finished epochs are saved. Continue with the same "
-              "command plus --resume", file=sys.stderr)
-        sys.exit(128 + stop.signum)
+    run_job(job)
 
 
 def noisy_training_set(args, data, train_ids):

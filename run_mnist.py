@@ -4,18 +4,17 @@
 Writes ``<save_fname>__stats_dict.pkl`` and ``<save_fname>__best_acc.txt`` in --output_dir,
 the files of the original run_mnist.py (see SPEC / README), plus the run's resume files.
 """
-import sys
 
 import torch
 import torch.nn.functional as F
 
 from forgetting.cli import (add_common_flags, check_common_flags, make_output_dir, normaliser,
-                            pick_device, seed_everything, set_threads)
+                            pick_device, run_job, seed_everything, set_threads)
 from forgetting.data import MNIST_DATASETS, load_mnist_family
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.naming import MNIST_FNAME_FLAGS, save_fname
 from forgetting.selection import check_removal_flags, select_train_ids
-from forgetting.train import OutputPaths, RunStopped, TrainingJob, run_training
+from forgetting.train import OutputPaths, TrainingJob
 from models import MnistNet
 
 
@@ -71,12 +70,7 @@ def main(argv=None):
         paths=OutputPaths.for_run(args.output_dir, fname),
         config={"batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum},
         resume=args.resume, log=lambda msg: print(msg, flush=True))
-    try:
-        run_training(job)
-    except RunStopped as stop:
-        print(f"stopped by signal {stop.signum}; finished epochs are saved. Continue with the same "
-              "command plus --resume", file=sys.stderr)
-        sys.exit(128 + stop.signum)
+    run_job(job)
 
 
 if __name__ == "__main__":

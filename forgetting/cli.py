@@ -1,10 +1,12 @@
 """What the two training scripts share around the loop: common flags, checks, device, seeding."""
 import os
+import sys
 
 import numpy as np
 import torch
 
 from forgetting.errors import UsageError
+from forgetting.train import RunStopped, run_training
 
 
 def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
@@ -120,3 +122,14 @@ def normaliser(mean, std, device):
         return (images.float().div(255) - mean) / std
 
     return normalise
+
+
+def run_job(job):
+    """Run the training job; on SIGINT/SIGTERM (finished epochs already saved) say how to
+    continue and exit with 128 + the signal number, as a shell would report it."""
+    try:
+        run_training(job)
+    except RunStopped as stop:
+        print(f"stopped by signal {stop.signum}; finished epochs are saved. Continue with the same "
+              "command plus --resume", file=sys.stderr)
+        sys.exit(128 + stop.signum)

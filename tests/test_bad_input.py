@@ -214,7 +214,7 @@ def test_a_window_past_the_end_of_the_sorting_file_is_not_an_error(script, work,
                                                                    monkeypatch):
     d, _ = work
     jobs = []
-    monkeypatch.setattr(run_mnist if script == "mnist" else run_cifar, "run_training", jobs.append)
+    monkeypatch.setattr(run_mnist if script == "mnist" else run_cifar, "run_job", jobs.append)
     n = N_MNIST if script == "mnist" else N_CIFAR
     flags = ["--sorting_file", f"{script}_order", "--keep_lowest_n", n - 10, "--remove_n", 100]
     code, out, err = training_call(script, d, tiny_cifar, flags)()

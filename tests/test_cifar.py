@@ -3,7 +3,7 @@ loading through torchvision's real CIFAR classes, and one end-to-end run of the 
 
 The data sets are tiny synthetic CIFARs in CIFAR's own pickle format (tests/cifar_fixtures.py
 says why and how their md5s reach torchvision). Most CLI tests stop right before training:
-``run_training`` is replaced by a function that keeps the TrainingJob, which holds exactly
+``run_job`` is replaced by a function that keeps the TrainingJob, which holds exactly
 the ids, images, labels, optimiser and schedule the loop would use. Only a few runs train
 (a ResNet18 step costs about a second on 50 images on two CPU cores).
 """
@@ -70,7 +70,7 @@ def run_until_training(monkeypatch, cifar10, cifar100):
     for _, _, checksums in (cifar10, cifar100):
         patch_checksums(monkeypatch, checksums)
     jobs = []
-    monkeypatch.setattr(run_cifar, "run_training", jobs.append)
+    monkeypatch.setattr(run_cifar, "run_job", jobs.append)
 
     def run(*flags, output_dir, data_dir=None):
         argv = ["--output_dir", str(output_dir), "--data_dir", str(data_dir or cifar10[0]),
