@@ -42,9 +42,10 @@ def build_stats_dict(ids, records):
     return stats
 
 
-def best_acc_text(records):
-    """``train test \\n`` then the best running train and test accuracies (SPEC section 3)."""
-    return f"train test \n{float(records['train_acc'].max())} {float(records['test_acc'].max())}"
+def best_acc_text(best_train, best_test):
+    """``best_acc.txt``: ``train test \\n``, then ``str()`` of the best running train accuracy
+    and of the best test accuracy, no newline at the end (SPEC section 3)."""
+    return f"train test \n{best_train} {best_test}"
 
 
 # Pickle opcodes (protocol 2; see pickletools): the encoder below writes only these.

@@ -4,7 +4,7 @@ Per epoch (SPEC section 3): a fresh ``numpy.random.permutation`` of the training
 gives the batch order; each batch is an index gather from the device-resident training set;
 the per-example statistics are recorded BEFORE the optimiser step; then the test set is
 evaluated. At the end of the epoch the statistics are copied to the host once and committed
-in a background thread (log record, best_acc.txt, best checkpoint, resume state), which the
+in a background thread (log record, best checkpoint, resume state, best_acc.txt), which the
 next epoch's commit waits for; the legacy stats pickle is refreshed by a child process.
 """
 import contextlib
@@ -170,7 +170,7 @@ def _cpu_copy(obj, reuse=None):
 
 class _Committer:
     """Writes each finished epoch in a background thread, one epoch at a time, in the order
-    log record -> best_acc.txt -> best checkpoint -> resume state (the commit point)."""
+    log record -> best checkpoint -> resume state (the commit point) -> best_acc.txt."""
 
     def __init__(self, job, log):
         self.job, self.log = job, log
@@ -252,18 +252,13 @@ def _start_or_resume(job):
     return RunLog.create(paths.log, job.train_ids, n_batches), 0, None
 
 
-def best_acc_text(best_train, best_test):
-    """``best_acc.txt``: ``train test \\n`` then the best train and test accuracies (SPEC 3)."""
-    return f"train test \n{best_train} {best_test}"
-
-
 def _write_final_pickle(job, refresher, state):
     """The complete legacy pickle for the committed epochs, then mark it complete."""
     refresher.stop()  # its older file must not land after ours
     if state is None:
         return
     legacy.write_stats_pickle(job.paths.log, state["epochs_done"], job.paths.stats)
-    atomic.write_text(job.paths.best_acc, best_acc_text(state["best_train"], state["best_test"]))
+    atomic.write_text(job.paths.best_acc, legacy.best_acc_text(state["best_train"], state["best_test"]))
     state["legacy_epochs"] = state["epochs_done"]
     resume.save_state(job.paths.state, state)
 
@@ -336,7 +331,7 @@ def run_training(job):
                 checkpoint = None
                 if improved:  # the snapshot's model copy: one host copy of the weights, not two
                     checkpoint = {"acc": test_acc, "epoch": epoch, "net": state["model"]}
-                committer.submit(epoch, stats, best_acc_text(best_train, best_test),
+                committer.submit(epoch, stats, legacy.best_acc_text(best_train, best_test),
                                  checkpoint, state)
                 if epoch > done:  # the previous epoch is on disk now (submit waited for it)
                     refresher.maybe_start(epoch)
