@@ -14,7 +14,8 @@ class UsageError(Exception):
 
 
 def exit_on_usage_error(main):
-    """Decorate a CLI ``main`` so a UsageError becomes one line on stderr and exit code 2."""
+    """Decorate a CLI ``main`` so a UsageError becomes one line on stderr and exit code 2, and
+    a Ctrl-C one line and exit code 130, not a traceback."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
@@ -23,6 +24,10 @@ def exit_on_usage_error(main):
         except UsageError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt:  # Ctrl-C outside the epoch loop (loading data, the last write)
+            print("interrupted; every file already written is complete (a training run "
+                  "continues with --resume)", file=sys.stderr)
+            sys.exit(130)
 
     return wrapped
 
