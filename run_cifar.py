@@ -136,8 +136,11 @@ def main(argv=None):
         test_x=data.test_x.to(device), test_y=data.test_y.to(device), train_ids=train_ids,
         batch_size=args.batch_size, epochs=args.epochs, device=device,
         paths=OutputPaths.for_run(args.output_dir, fname, checkpoint_subdir=args.dataset),
-        config={"learning_rate": args.learning_rate, "batch_size": args.batch_size,
-                "model": args.model, "optimizer": args.optimizer, "n_holes": args.n_holes,
+        # optimizer first: adam ignores --learning_rate (as the original did), so it is only
+        # compared for sgd, and a changed optimizer is what the refusal must name
+        config={"optimizer": args.optimizer,
+                "learning_rate": args.learning_rate if args.optimizer == "sgd" else None,
+                "batch_size": args.batch_size, "model": args.model, "n_holes": args.n_holes,
                 "length": args.length, "amp": args.amp},
         lr_for_epoch=lr_for_epoch, generator=generator, amp=args.amp,
         resume=args.resume, log=lambda msg: print(msg, flush=True))

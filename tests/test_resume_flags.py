@@ -135,3 +135,15 @@ def test_cifar_larger_epochs_extends_a_finished_run(tiny_cifar, cifar_reference,
         assert code == 0, err
     assert "resuming after epoch 2 of 3" in stdout
     assert_same_files(cifar_reference, out)
+
+
+def test_cifar_adam_resume_ignores_learning_rate(tiny_cifar, tmp_path):
+    """adam trains at lr 0.001 whatever --learning_rate says, so resuming may change it."""
+    out = str(tmp_path / "adam")
+    adam = [*CIFAR_RUN, "--optimizer", "adam", "--output_dir", out]
+    code, _, err = call_run_cifar(tiny_cifar, [*adam, "--epochs", 1])
+    assert code == 0, err
+    code, stdout, err = call_run_cifar(tiny_cifar, [*adam, "--epochs", 2, "--learning_rate", "0.05",
+                                                    "--resume"])
+    assert code == 0, err
+    assert "resuming after epoch 1 of 2" in stdout
