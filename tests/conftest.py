@@ -25,3 +25,24 @@ def cifar_reference(tiny_cifar, tmp_path_factory):
     code, stdout, stderr = call_run_cifar(tiny_cifar, [*CIFAR_RUN, "--epochs", 3, "--output_dir", out])
     assert code == 0, stdout + stderr
     return str(out)
+
+
+@pytest.fixture(scope="module")
+def memory_cap():
+    """Make absurd allocations from garbled length fields fail fast instead of swapping."""
+    try:
+        import resource
+    except ImportError:  # not on this platform: nothing to cap
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/status") as status:
+        vm_kib = int(status.read().split("VmSize:")[1].split()[0])
+    cap = vm_kib * 1024 + 4 * 2**30
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

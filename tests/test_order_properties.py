@@ -132,27 +132,6 @@ def test_the_script_matches_the_plain_loop(case):
 
 # ----------------------------------------------------------------------------- damaged files
 
-@pytest.fixture(scope="module")
-def memory_cap():
-    """Make absurd allocations from garbled length fields fail fast instead of swapping."""
-    try:
-        import resource
-    except ImportError:
-        yield
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    with open("/proc/self/status") as status:
-        vm_kib = int(status.read().split("VmSize:")[1].split()[0])
-    cap = vm_kib * 1024 + 4 * 2 ** 30
-    if hard != resource.RLIM_INFINITY:
-        cap = min(cap, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
 GOOD_RUN = {i: ([1, 0, 1, 1][: 1 + i % 4], [0.5, 1.5, 0.2, 0.1][: 1 + i % 4]) for i in range(6)}
 BASES = [stats_bytes(GOOD_RUN, key, protocol) for key in (int, np.int64) for protocol in (2, 5)]
 

@@ -396,27 +396,6 @@ def damaged(draw):
     return bytes(data)
 
 
-@pytest.fixture(scope="module")
-def memory_cap():
-    """Make absurd allocations from garbled length fields fail fast instead of swapping."""
-    try:
-        import resource
-    except ImportError:  # not on this platform: nothing to cap
-        yield
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    with open("/proc/self/status") as status:
-        vm_kib = int(status.read().split("VmSize:")[1].split()[0])
-    cap = vm_kib * 1024 + 4 * 2**30
-    if hard != resource.RLIM_INFINITY:
-        cap = min(cap, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(damaged())
 def test_damaged_pickles_only_ever_raise_usage_error(tmp_path, memory_cap, data):
