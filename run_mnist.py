@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from forgetting.cli import (add_common_flags, check_common_flags, make_output_dir, normaliser,
                             pick_device, run_job, seed_everything, set_threads)
 from forgetting.data import MNIST_DATASETS, load_mnist_family
-from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
+from forgetting.errors import ArgumentParser, exit_on_usage_error
 from forgetting.naming import MNIST_FNAME_FLAGS, save_fname
 from forgetting.selection import check_removal_flags, select_train_ids
 from forgetting.train import OutputPaths, TrainingJob

@@ -28,7 +28,6 @@ end), and peak memory of the training process and of the refresher children.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading

@@ -16,7 +16,6 @@ import pytest
 import order_examples_by_forgetting
 import run_cifar
 import run_mnist
-from forgetting import train as train_loop
 from reliability_helpers import (MNIST_5K, PYTHON, REPO, TIMEOUT, assert_one_line_error,
                                  call_main, call_run_cifar, cli_env, mnist_fname, snapshot)
 

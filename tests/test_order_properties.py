@@ -15,13 +15,13 @@ import pickle
 import tempfile
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import order_examples_by_forgetting
 from forgetting.errors import UsageError
 from forgetting.selection import select_train_ids
+from damage import damaged
 from reliability_helpers import call_main
 
 STATS_NAME = "dataset_x__seed_{seed}__stats_dict.pkl"
@@ -136,23 +136,6 @@ GOOD_RUN = {i: ([1, 0, 1, 1][: 1 + i % 4], [0.5, 1.5, 0.2, 0.1][: 1 + i % 4]) fo
 BASES = [stats_bytes(GOOD_RUN, key, protocol) for key in (int, np.int64) for protocol in (2, 5)]
 
 
-@st.composite
-def damaged(draw):
-    data = bytearray(draw(st.sampled_from(BASES)))
-    kind = draw(st.sampled_from(["truncate", "overwrite", "insert", "delete"]))
-    if kind == "truncate":
-        return bytes(data[: draw(st.integers(0, len(data) - 1))])
-    for _ in range(draw(st.integers(1, 4))):
-        pos = draw(st.integers(0, len(data) - 1))
-        if kind == "overwrite":
-            data[pos] = draw(st.integers(0, 255))
-        elif kind == "insert":
-            data[pos:pos] = draw(st.binary(min_size=1, max_size=4))
-        else:
-            del data[pos: pos + draw(st.integers(1, 4))]
-    return bytes(data)
-
-
 plain_values = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 10 ** 20) | st.floats() | st.text(max_size=3)
     | st.binary(max_size=3),
@@ -194,7 +177,7 @@ def _hashable(value):
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(bad=st.one_of(damaged(), wrong_shapes()), first=st.booleans())
+@given(bad=st.one_of(damaged(BASES), wrong_shapes()), first=st.booleans())
 def test_damaged_stats_files_never_crash_the_script(memory_cap, bad, first):
     good = BASES[0]
     with tempfile.TemporaryDirectory() as directory:

@@ -12,10 +12,10 @@ import warnings
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from forgetting import safe_pickle
 from forgetting.errors import UsageError
+from damage import damaged
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -379,25 +379,8 @@ BASES = [
 ]
 
 
-@st.composite
-def damaged(draw):
-    data = bytearray(draw(st.sampled_from(BASES)))
-    kind = draw(st.sampled_from(["truncate", "overwrite", "insert", "delete"]))
-    if kind == "truncate":
-        return bytes(data[: draw(st.integers(0, len(data) - 1))])
-    for _ in range(draw(st.integers(1, 4))):
-        pos = draw(st.integers(0, len(data) - 1))
-        if kind == "overwrite":
-            data[pos] = draw(st.integers(0, 255))
-        elif kind == "insert":
-            data[pos:pos] = draw(st.binary(min_size=1, max_size=4))
-        elif len(data) > 2:
-            del data[pos: pos + draw(st.integers(1, 4))]
-    return bytes(data)
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(damaged())
+@given(damaged(BASES))
 def test_damaged_pickles_only_ever_raise_usage_error(tmp_path, memory_cap, data):
     path = write(tmp_path, data)
     try:
