@@ -31,6 +31,7 @@ from forgetting import safe_pickle
 from forgetting.atomic import write_pickle
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.naming import matches_fname_args
+from forgetting.outdir import check_output_dir, make_output_dir
 from forgetting.scores import StatsFormatError, forgetting_counts, max_loss_increase, sort_by_score, stats_to_arrays
 
 STATS_ENDING = "stats_dict.pkl"
@@ -144,24 +145,9 @@ def score_run(path, epochs, with_mli):
             gc.enable()
 
 
-def _check_output_dir(path, flag):
-    """Refuse an output directory that exists as a file or cannot be created or written."""
-    if os.path.isdir(path):
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise UsageError(f"{flag} {path} is not writable")
-        return
-    if os.path.exists(path):
-        raise UsageError(f"{flag} {path} exists and is not a directory")
-    parent = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path} cannot be created ({parent} is not a writable directory)")
-
-
-def _write(path, obj):
+def _write(path, obj, flag):
+    make_output_dir(os.path.dirname(path) or ".", flag)
     try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         write_pickle(path, obj)
     except OSError as err:
         raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
@@ -183,9 +169,9 @@ def main(argv=None):
     name = args.output_name[:-len(".pkl")] if args.output_name.endswith(".pkl") else args.output_name
     if not os.path.basename(name):
         raise UsageError(f"--output_name {args.output_name!r} has no file name")
-    _check_output_dir(args.output_dir, "--output_dir")
+    check_output_dir(args.output_dir, "--output_dir")
     if args.output_dir_MLI is not None:
-        _check_output_dir(args.output_dir_MLI, "--output_dir_MLI")
+        check_output_dir(args.output_dir_MLI, "--output_dir_MLI")
 
     paths = find_input_files(args.input_dir, fname_args)
     if not paths:
@@ -214,14 +200,14 @@ def main(argv=None):
     sorted_ids, sorted_counts = sort_by_score(ids, total_counts)
     print(f"Number of unforgettable examples: {int((total_counts == 0).sum())}")
     out_path = os.path.join(args.output_dir, name + ".pkl")
-    _write(out_path, {"indices": sorted_ids, "forgetting counts": sorted_counts})
+    _write(out_path, {"indices": sorted_ids, "forgetting counts": sorted_counts}, "--output_dir")
     print(f"Wrote {len(sorted_ids)} examples from {len(paths)} run(s) to {out_path}")
 
     if with_mli:
         mli_ids, mli_scores = sort_by_score(ids, mli_sum / len(paths))
         mli_name = f"{name}_MLI"
         mli_path = os.path.join(args.output_dir_MLI, mli_name + ".pkl")
-        _write(mli_path, {"indices": mli_ids, "max loss increase": mli_scores})
+        _write(mli_path, {"indices": mli_ids, "max loss increase": mli_scores}, "--output_dir_MLI")
         print(f"Wrote the Max Loss Increase ordering to {mli_path}")
         print(
             "To remove examples by MLI, give the training script: "

@@ -14,11 +14,12 @@ import torch.nn.functional as F
 
 from forgetting import atomic
 from forgetting.cifar import OPTIMIZERS, eval_transform, make_optimizer, train_transform
-from forgetting.cli import (add_common_flags, check_common_flags, make_output_dir, pick_device,
+from forgetting.cli import (add_common_flags, check_common_flags, pick_device,
                             run_job, seed_everything, set_threads)
 from forgetting.data import CIFAR_DATASETS, load_cifar
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.naming import CIFAR_FNAME_FLAGS, save_fname
+from forgetting.outdir import make_output_dir
 from forgetting.noise import add_label_noise, add_pixel_noise, changed_labels_text
 from forgetting.selection import check_removal_flags, select_train_ids
 from forgetting.train import OutputPaths, TrainingJob

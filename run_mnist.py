@@ -8,11 +8,12 @@ the files of the original run_mnist.py (see SPEC / README), plus the run's resum
 import torch
 import torch.nn.functional as F
 
-from forgetting.cli import (add_common_flags, check_common_flags, make_output_dir, normaliser,
+from forgetting.cli import (add_common_flags, check_common_flags, normaliser,
                             pick_device, run_job, seed_everything, set_threads)
 from forgetting.data import MNIST_DATASETS, load_mnist_family
 from forgetting.errors import ArgumentParser, exit_on_usage_error
 from forgetting.naming import MNIST_FNAME_FLAGS, save_fname
+from forgetting.outdir import make_output_dir
 from forgetting.selection import check_removal_flags, select_train_ids
 from forgetting.train import OutputPaths, TrainingJob
 from models import MnistNet

@@ -1,11 +1,11 @@
 """What the two training scripts share around the loop: common flags, checks, device, seeding."""
-import os
 import sys
 
 import numpy as np
 import torch
 
 from forgetting.errors import UsageError
+from forgetting.outdir import check_output_dir
 from forgetting.train import RunStopped, run_training
 
 
@@ -55,33 +55,6 @@ def check_common_flags(args):
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads is {args.threads}; it must be at least 1")
     check_output_dir(args.output_dir)
-
-
-def check_output_dir(path):
-    """An existing writable directory, or a path whose nearest existing parent is one."""
-    if os.path.exists(path):
-        if not os.path.isdir(path):
-            raise UsageError(f"--output_dir {path} is a file, not a directory; choose another path")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise UsageError(f"--output_dir {path} is not writable; choose a directory you can write to")
-        return
-    parent = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"--output_dir {path} cannot be created ({parent} is not a writable "
-                         "directory); choose a directory you can write to")
-
-
-def make_output_dir(path):
-    """Create ``--output_dir`` (and missing parents) after the checks; the OS can still say no
-    (read-only file system, quota, a race, root ignoring the mode bits that os.access read):
-    that is a one-line UsageError too, not a traceback."""
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"--output_dir {path} cannot be created ({err.strerror or err}); "
-                         "choose a directory you can write to") from None
 
 
 def set_threads(args, device):
