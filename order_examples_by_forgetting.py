@@ -21,20 +21,17 @@ name ends in ``stats_dict.pkl`` (other files are passed over silently, as the or
 script did), then ``Number of unforgettable examples: K``.
 """
 import argparse
-import gc
 import os
 import shlex
 
 import numpy as np
 
-from forgetting import safe_pickle
-from forgetting.atomic import write_pickle
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.naming import matches_fname_args
-from forgetting.outdir import check_output_dir, make_output_dir
-from forgetting.scores import StatsFormatError, forgetting_counts, max_loss_increase, sort_by_score, stats_to_arrays
-
-STATS_ENDING = "stats_dict.pkl"
+from forgetting.files.atomic import write_pickle
+from forgetting.files.naming import find_stats_files
+from forgetting.files.outdir import check_output_dir, make_output_dir
+from forgetting.scores import forgetting_counts, max_loss_increase, sort_by_score
+from forgetting.scores.stats_arrays import load_run_arrays
 
 
 def parse_args(argv=None):
@@ -98,51 +95,12 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def find_input_files(input_dir, fname_args):
-    """Paths of the matching stats files below ``input_dir``, in a fixed (sorted) order.
-
-    Prints ``including file:`` or ``skipping file:`` for every ``*stats_dict.pkl`` file.
-    """
-    paths = []
-    for directory, subdirs, files in os.walk(input_dir):
-        subdirs.sort()
-        for name in sorted(files):
-            if not name.endswith(STATS_ENDING):
-                continue
-            if matches_fname_args(name, fname_args):
-                print(f"including file: {name}")
-                paths.append(os.path.join(directory, name))
-            else:
-                print(f"skipping file: {name}")
-    return paths
-
-
 def score_run(path, epochs, with_mli):
-    """One run's ``(ids, forgetting counts, MLI or None)``; the loaded file is dropped on return.
-
-    The cyclic GC stays off until the loaded file is gone: a stats file is ~200,000 lists
-    holding 30 million numbers and no cycles, and with the GC on, every collection after the
-    load walked all of it again (0.3 s per walk, 0.5-0.8 s per 50,000 x 200 file measured;
-    benchmarks/RESULTS.md, item 4). The file is freed by reference counting either way.
-    """
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        stats = safe_pickle.load(path)
-        try:
-            run = stats_to_arrays(stats, epochs, with_losses=with_mli)
-        except StatsFormatError as err:
-            raise UsageError(
-                f"{path}: not a complete stats file ({err}); expected the *stats_dict.pkl that "
-                "run_mnist.py or run_cifar.py writes"
-            ) from None
-        del stats
-        counts = forgetting_counts(run.accs, epochs, run.lengths)
-        mli = max_loss_increase(run.losses, epochs, run.lengths) if with_mli else None
-        return run.ids, counts, mli
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    """One run's ``(ids, forgetting counts, MLI or None)``; the loaded file is dropped on return."""
+    run = load_run_arrays(path, epochs, with_losses=with_mli)
+    counts = forgetting_counts(run.accs, epochs, run.lengths)
+    mli = max_loss_increase(run.losses, epochs, run.lengths) if with_mli else None
+    return run.ids, counts, mli
 
 
 def _write(path, obj, flag):
@@ -173,7 +131,7 @@ def main(argv=None):
     if args.output_dir_MLI is not None:
         check_output_dir(args.output_dir_MLI, "--output_dir_MLI")
 
-    paths = find_input_files(args.input_dir, fname_args)
+    paths = find_stats_files(args.input_dir, fname_args)
     if not paths:
         raise UsageError(f"No input files found in {args.input_dir} that match {fname_args}")
 

@@ -7,25 +7,22 @@ the best model to ``<output_dir>/checkpoint/<dataset>/<save_fname>.t7``, and wit
 --noise_percent_labels ``<save_fname>_changed_labels.txt`` (the files of the original
 run_cifar.py, see SPEC / README), plus the run's resume files.
 """
-import os
-
 import torch
 import torch.nn.functional as F
 
-from forgetting import atomic
-from forgetting.cifar import OPTIMIZERS, eval_transform, make_optimizer, train_transform
-from forgetting.cli import (add_common_flags, check_common_flags, pick_device,
-                            run_job, seed_everything, set_threads)
-from forgetting.data import CIFAR_DATASETS, load_cifar
+from forgetting.cli import (add_common_flags, check_common_flags, pick_device, seed_everything,
+                            set_threads)
+from forgetting.data.datasets import CIFAR_DATASETS, load_cifar
+from forgetting.data.noise import add_label_noise, add_pixel_noise, changed_labels_text
+from forgetting.data.selection import select_train_ids
+from forgetting.data.transforms import eval_transform, train_transform
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.naming import CIFAR_FNAME_FLAGS, save_fname
-from forgetting.outdir import make_output_dir
-from forgetting.noise import add_label_noise, add_pixel_noise, changed_labels_text
-from forgetting.selection import check_removal_flags, select_train_ids
-from forgetting.train import OutputPaths, TrainingJob
+from forgetting.files import atomic
+from forgetting.files.naming import CIFAR_FNAME_FLAGS, RunPaths, save_fname
+from forgetting.files.outdir import make_output_dir
+from forgetting.training.loop import TrainingJob, run_job
+from forgetting.training.optim import OPTIMIZERS, make_optimizer
 from models import CIFAR_MODELS, build_cifar_model
-
-CHANGED_LABELS_SUFFIX = "_changed_labels.txt"   # single underscore, as the original
 
 
 def parse_args(argv=None):
@@ -99,7 +96,6 @@ def check_cifar_flags(args):
 def main(argv=None):
     args = parse_args(argv)
     check_common_flags(args)
-    check_removal_flags(args.remove_n, args.keep_lowest_n, args.sorting_file, args.remove_subsample)
     check_cifar_flags(args)
     device = pick_device(args)
     set_threads(args, device)
@@ -109,11 +105,11 @@ def main(argv=None):
     train_ids = select_train_ids(len(data.train_y), args.input_dir, args.sorting_file,
                                  args.remove_n, args.keep_lowest_n, args.remove_subsample)
     fname = save_fname(args, CIFAR_FNAME_FLAGS)
+    paths = RunPaths.for_run(args.output_dir, fname, checkpoint_subdir=args.dataset)
     train_x, train_y, changed_labels = noisy_training_set(args, data, train_ids)
     make_output_dir(args.output_dir)  # only now: the noise can still refuse the input
     if changed_labels is not None:
-        write_changed_labels(os.path.join(args.output_dir, fname + CHANGED_LABELS_SUFFIX),
-                             changed_labels)
+        write_changed_labels(paths.changed_labels, changed_labels)
 
     model = build_cifar_model(args.model, data.num_classes).to(device)
     if args.channels_last:
@@ -136,7 +132,7 @@ def main(argv=None):
         train_x=train_x.to(device), train_y=train_y.to(device),
         test_x=data.test_x.to(device), test_y=data.test_y.to(device), train_ids=train_ids,
         batch_size=args.batch_size, epochs=args.epochs, device=device,
-        paths=OutputPaths.for_run(args.output_dir, fname, checkpoint_subdir=args.dataset),
+        paths=paths,
         # optimizer first: adam ignores --learning_rate (as the original did), so it is only
         # compared for sgd, and a changed optimizer is what the refusal must name
         config={"optimizer": args.optimizer,
@@ -144,7 +140,7 @@ def main(argv=None):
                 "batch_size": args.batch_size, "model": args.model, "n_holes": args.n_holes,
                 "length": args.length, "amp": args.amp},
         lr_for_epoch=lr_for_epoch, generator=generator, amp=args.amp,
-        resume=args.resume, log=lambda msg: print(msg, flush=True))
+        resume=args.resume, say=lambda msg: print(msg, flush=True))
     run_job(job)
 
 

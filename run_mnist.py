@@ -8,14 +8,15 @@ the files of the original run_mnist.py (see SPEC / README), plus the run's resum
 import torch
 import torch.nn.functional as F
 
-from forgetting.cli import (add_common_flags, check_common_flags, normaliser,
-                            pick_device, run_job, seed_everything, set_threads)
-from forgetting.data import MNIST_DATASETS, load_mnist_family
+from forgetting.cli import (add_common_flags, check_common_flags, pick_device, seed_everything,
+                            set_threads)
+from forgetting.data.datasets import MNIST_DATASETS, load_mnist_family
+from forgetting.data.selection import select_train_ids
+from forgetting.data.transforms import normaliser
 from forgetting.errors import ArgumentParser, exit_on_usage_error
-from forgetting.naming import MNIST_FNAME_FLAGS, save_fname
-from forgetting.outdir import make_output_dir
-from forgetting.selection import check_removal_flags, select_train_ids
-from forgetting.train import OutputPaths, TrainingJob
+from forgetting.files.naming import MNIST_FNAME_FLAGS, RunPaths, save_fname
+from forgetting.files.outdir import make_output_dir
+from forgetting.training.loop import TrainingJob, run_job
 from models import MnistNet
 
 
@@ -43,7 +44,6 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     check_common_flags(args)
-    check_removal_flags(args.remove_n, args.keep_lowest_n, args.sorting_file)
     device = pick_device(args)
     set_threads(args, device)
 
@@ -68,9 +68,9 @@ def main(argv=None):
         train_x=data.train_x[ids_on_device], train_y=data.train_y[ids_on_device],
         test_x=data.test_x, test_y=data.test_y, train_ids=train_ids,
         batch_size=args.batch_size, epochs=args.epochs, device=device,
-        paths=OutputPaths.for_run(args.output_dir, fname),
+        paths=RunPaths.for_run(args.output_dir, fname),
         config={"batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum},
-        resume=args.resume, log=lambda msg: print(msg, flush=True))
+        resume=args.resume, say=lambda msg: print(msg, flush=True))
     run_job(job)
 
 

@@ -49,9 +49,10 @@ from _common import header, median, spread  # noqa: E402
 import run_cifar  # noqa: E402
 import run_mnist  # noqa: E402
 from cutout import Cutout  # noqa: E402
-from forgetting import legacy  # noqa: E402
-from forgetting.cifar import make_optimizer, train_transform  # noqa: E402
-from forgetting.data import CIFAR_MEAN, CIFAR_STD, MNIST_MEAN, MNIST_STD, ImageData  # noqa: E402
+from forgetting.files import stats_pickle  # noqa: E402
+from forgetting.data.transforms import train_transform  # noqa: E402
+from forgetting.training.optim import make_optimizer  # noqa: E402
+from forgetting.data.datasets import CIFAR_MEAN, CIFAR_STD, MNIST_MEAN, MNIST_STD, ImageData  # noqa: E402
 from models import MnistNet, ResNet18  # noqa: E402
 
 EVAL_BATCH = 1000
@@ -336,7 +337,7 @@ def original_pickle_rewrite(n, epochs, batches_per_epoch):
     records["loss"] = rng.random((epochs, n), dtype=np.float32)
     records["margin"] = rng.standard_normal((epochs, n))
     records["acc"] = rng.integers(0, 2, (epochs, n))
-    stats = legacy.build_stats_dict(ids, records)
+    stats = stats_pickle.build_stats_dict(ids, records)
     stats = {(np.int64(k) if not isinstance(k, str) else k): v for k, v in stats.items()}
     out_dir = tempfile.mkdtemp(prefix="bench_orig_")
     try:

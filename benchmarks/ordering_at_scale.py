@@ -32,8 +32,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import REPO, header, median, run_measured, spread  # noqa: E402
 
-from forgetting import legacy  # noqa: E402
-from forgetting.runlog import record_dtype  # noqa: E402
+from forgetting.files import stats_pickle  # noqa: E402
+from forgetting.files.stats_log import record_dtype  # noqa: E402
 
 SCRIPT = os.path.join(REPO, "order_examples_by_forgetting.py")
 NAME = ("dataset_cifar10__data_augmentation_False__cutout_False__seed_{seed}__sorting_file_none__"
@@ -75,9 +75,9 @@ def generate(cache, runs, n, epochs, layouts=("int64_keys", "int_keys")):
             tmp = path + ".part"
             with open(tmp, "wb") as handle:
                 if layout == "int_keys":
-                    legacy.encode_stats_pickle(ids, records, handle.write)
+                    stats_pickle.encode_stats_pickle(ids, records, handle.write)
                 else:
-                    stats = legacy.build_stats_dict(ids, records)
+                    stats = stats_pickle.build_stats_dict(ids, records)
                     stats = {(k if isinstance(k, str) else np.int64(k)): v for k, v in stats.items()}
                     pickle.dump(stats, handle)
                     del stats

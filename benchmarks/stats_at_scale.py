@@ -2,7 +2,7 @@
 """Item 3 of the benchmark issue: how long recording and saving block the training loop, per
 epoch, over a whole run of n examples x E epochs (default 50,000 x 200, CIFAR-10's size).
 
-It runs the real ``forgetting.train.run_training`` (commit thread, resume state, legacy pickle
+It runs the real ``forgetting.training.loop.run_training`` (commit thread, resume state, legacy pickle
 refresher child, final pickle) on a real ResNet18 + SGD state (so the resume state and best
 checkpoint have their real size, ~90 MB and ~45 MB), and replaces only the two functions that
 do the GPU's work:
@@ -41,8 +41,10 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import header, median, peak_rss_mib, run_measured, watch_peak  # noqa: E402
 
-from forgetting import legacy, train  # noqa: E402
-from forgetting.cifar import make_optimizer  # noqa: E402
+from forgetting.files import stats_pickle  # noqa: E402
+from forgetting.files.naming import RunPaths  # noqa: E402
+from forgetting.training import loop as train, refresher  # noqa: E402
+from forgetting.training.optim import make_optimizer  # noqa: E402
 from models import ResNet18  # noqa: E402
 
 BATCH = 128
@@ -51,7 +53,7 @@ BATCH = 128
 TRAIN_SHARE = 0.9
 
 
-class TrackedRefresher(legacy.BackgroundRefresher):
+class TrackedRefresher(refresher.BackgroundRefresher):
     """The real refresher, also noting when each child finished and which epochs it held."""
 
     finished = []   # (time the child exited, epochs it wrote), filled by watcher threads
@@ -123,9 +125,9 @@ def run(n, epochs, epoch_seconds, keep=False, quiet=False):
         train_x=torch.zeros(n, 1, dtype=torch.uint8), train_y=torch.zeros(n, dtype=torch.int64),
         test_x=None, test_y=None, train_ids=np.arange(n, dtype=np.int64), batch_size=BATCH,
         epochs=epochs, device=device,
-        paths=train.OutputPaths.for_run(out_dir, "bench", checkpoint_subdir="cifar10"),
+        paths=RunPaths.for_run(out_dir, "bench", checkpoint_subdir="cifar10"),
         config={"learning_rate": 0.1}, lr_for_epoch=lr_for_epoch,
-        log=lambda msg: stamps.append(time.perf_counter()))
+        say=lambda msg: stamps.append(time.perf_counter()))
     TrackedRefresher.finished, TrackedRefresher.started, TrackedRefresher.peaks = [], [], []
     fake_train_epoch, fake_evaluate = make_fake_epoch(n, epoch_seconds, record_times)
     started = time.perf_counter()
@@ -162,7 +164,7 @@ def run(n, epochs, epoch_seconds, keep=False, quiet=False):
         "blocked_avg_with_final_ms": 1000 * (sum(blocked) + final_write) / epochs,
         "refreshes": len(TrackedRefresher.started),
         "trail_mean": float(np.mean(trail)), "trail_max": max(trail),
-        "pickle_mib": size / 2**20, "log_mib": os.path.getsize(job.paths.log) / 2**20,
+        "pickle_mib": size / 2**20, "log_mib": os.path.getsize(job.paths.stats_log) / 2**20,
         "state_mib": os.path.getsize(job.paths.state) / 2**20,
         "load_s": load_seconds, "load_peak_mib": load_rss,
         "peak_self_mib": peak_rss_mib(), "peak_children_mib": max(TrackedRefresher.peaks, default=0.0),

@@ -1,12 +1,14 @@
-"""What the two training scripts share around the loop: common flags, checks, device, seeding."""
-import sys
+"""What the two training scripts share before the loop: common flags, checks, device, seeding.
 
+Imports nothing of training: the scripts build a ``TrainingJob`` and hand it to
+``forgetting.training.loop.run_job``.
+"""
 import numpy as np
 import torch
 
+from forgetting.data.selection import check_removal_flags
 from forgetting.errors import UsageError
-from forgetting.outdir import check_output_dir
-from forgetting.train import RunStopped, run_training
+from forgetting.files.outdir import check_output_dir
 
 
 def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
@@ -48,13 +50,16 @@ def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
 
 
 def check_common_flags(args):
-    """Refuse bad numbers and an unusable output directory, touching nothing."""
+    """Refuse bad numbers, impossible removal flags and an unusable output directory, before
+    any data is loaded, touching nothing."""
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} is {getattr(args, name)}; it must be at least 1")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads is {args.threads}; it must be at least 1")
     check_output_dir(args.output_dir)
+    check_removal_flags(args.remove_n, args.keep_lowest_n, args.sorting_file,
+                        getattr(args, "remove_subsample", 0))
 
 
 def set_threads(args, device):
@@ -84,25 +89,3 @@ def seed_everything(seed):
     """``torch.manual_seed`` (all devices) and ``numpy.random.seed``, as the original."""
     torch.manual_seed(seed)
     np.random.seed(seed)
-
-
-def normaliser(mean, std, device):
-    """uint8 (B, C, H, W) -> float32 ``(x / 255 - mean) / std``, as ToTensor + Normalize."""
-    mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-
-    def normalise(images):
-        return (images.float().div(255) - mean) / std
-
-    return normalise
-
-
-def run_job(job):
-    """Run the training job; on SIGINT/SIGTERM (finished epochs already saved) say how to
-    continue and exit with 128 + the signal number, as a shell would report it."""
-    try:
-        run_training(job)
-    except RunStopped as stop:
-        print(f"stopped by signal {stop.signum}; finished epochs are saved. Continue with the same "
-              "command plus --resume", file=sys.stderr)
-        sys.exit(128 + stop.signum)

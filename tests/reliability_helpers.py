@@ -155,10 +155,10 @@ def wait_for(condition, timeout=TIMEOUT, interval=0.01, what="condition"):
 
 def log_records(path):
     """How many epoch records the run's statistics log holds (0 if it does not exist yet)."""
-    from forgetting.runlog import RunLog
+    from forgetting.files.stats_log import StatsLog
 
     try:
-        log = RunLog.open(path)
+        log = StatsLog.open(path)
         return (os.path.getsize(path) - log.data_offset) // log.record.itemsize
     except Exception:  # not there yet, or being created
         return 0

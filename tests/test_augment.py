@@ -11,7 +11,7 @@ from PIL import Image
 from torchvision import transforms
 
 from cutout import Cutout, apply_cutout, cutout_box, random_cutout
-from forgetting.augment import crop_flip, random_crop_flip
+from forgetting.data.transforms import crop_flip, random_crop_flip
 
 DEVICES = ["cpu"]
 if torch.cuda.is_available():

@@ -22,14 +22,14 @@ import run_cifar
 from cifar_fixtures import (PYTHON, REPO, cli_env, patch_checksums, write_cifar10,
                             write_cifar100, write_wrapper)
 from cutout import random_cutout
-from forgetting import train as train_loop
-from forgetting.augment import random_crop_flip
-from forgetting.cifar import (eval_transform, make_optimizer, sgd_learning_rate,
-                              train_transform)
-from forgetting.data import CIFAR_MEAN, CIFAR_STD
+from forgetting.training import loop as train_loop
+from forgetting.data.transforms import random_crop_flip
+from forgetting.data.transforms import eval_transform, train_transform
+from forgetting.training.optim import make_optimizer, sgd_learning_rate
+from forgetting.data.datasets import CIFAR_MEAN, CIFAR_STD
 from forgetting.errors import UsageError
-from forgetting.noise import add_label_noise, add_pixel_noise
-from forgetting.stats import EpochRecorder
+from forgetting.data.noise import add_label_noise, add_pixel_noise
+from forgetting.training.recorder import EpochRecorder
 from models import ResNet18
 
 N_TRAIN, N_TEST = 200, 100
@@ -131,7 +131,7 @@ def test_the_training_loop_steps_at_the_scheduled_rate(run_until_training, tmp_p
     recorder = EpochRecorder(2, 2, job.device)
     epochs = [0, 60, 61, 120, 121, 160, 161]
     for epoch in epochs:
-        train_loop.train_epoch(job, recorder, epoch)
+        train_loop.train_epoch(job, recorder, epoch, job.sampler.epoch_order(epoch, 2, job.device))
     assert rates == [spec_rate(0.05, e) for e in epochs]
 
 

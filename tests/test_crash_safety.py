@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 import run_mnist
-from forgetting import atomic, resume
-from forgetting.runlog import RunLog
+from forgetting.files import atomic
+from forgetting.training import resume_state as resume
+from forgetting.files.stats_log import StatsLog
 from reliability_helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, PYTHON, REPO, TIMEOUT,
                                  assert_one_line_error, assert_same_files, best_acc_of,
                                  call_main, cli_env, epochs_in, file_bytes, load_pickle,
@@ -51,7 +52,7 @@ def assert_every_file_complete(out_dir, name=KILL_NAME):
     p = paths(out_dir, name)
     state = load_state(p["state"])                       # a torn zip would not load
     assert 0 <= state["legacy_epochs"] <= state["epochs_done"]
-    RunLog.open(p["log"]).read(state["epochs_done"])     # every committed epoch is in the log
+    StatsLog.open(p["log"]).read(state["epochs_done"])     # every committed epoch is in the log
     if os.path.exists(p["stats"]):
         stats = load_pickle(p["stats"])                  # plain pickle.load: complete file
         assert epochs_in(stats) <= state["epochs_done"] + 1
@@ -168,7 +169,7 @@ def test_a_refresh_child_dies_with_its_killed_parent(tmp_path):
     out = tmp_path / "stats.pkl"
     parent_code = textwrap.dedent("""
         import sys, time
-        from forgetting.legacy import BackgroundRefresher
+        from forgetting.training.refresher import BackgroundRefresher
         refresher = BackgroundRefresher(sys.argv[1], sys.argv[2])
         refresher.maybe_start(1)
         print(refresher.child.pid, flush=True)
@@ -256,7 +257,7 @@ class DiskFills:
         self.out, self.where, self.before, self.failed = out, where, None, False
         self.p = paths(out, FAIL_NAME)
         if where == "log":
-            original = RunLog.append
+            original = StatsLog.append
 
             def append(log, epoch, stats):
                 if epoch < 1:
@@ -267,7 +268,7 @@ class DiskFills:
                     handle.write(b"\x7f" * (log.record.itemsize // 2))
                 raise OSError(errno.ENOSPC, NO_SPACE)
 
-            monkeypatch.setattr(RunLog, "append", append)
+            monkeypatch.setattr(StatsLog, "append", append)
         elif where == "state":
             original = torch.save
 
@@ -384,11 +385,11 @@ def test_cifar_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_files(
 
 def test_a_refresh_child_writes_the_pickle_of_the_log(tmp_path):
     """The child that the last test kills does its work when its parent lives on."""
-    from forgetting.legacy import BackgroundRefresher
-    from forgetting.stats import EpochStats
+    from forgetting.training.refresher import BackgroundRefresher
+    from forgetting.training.recorder import EpochStats
 
     log_path, out = str(tmp_path / "log.bin"), str(tmp_path / "stats.pkl")
-    log = RunLog.create(log_path, np.array([7, 3, 5]), 2)
+    log = StatsLog.create(log_path, np.array([7, 3, 5]), 2)
     for epoch in range(2):
         log.append(epoch, EpochStats(loss=np.array([0.5, 1.5, 2.5], np.float32) + epoch,
                                      acc=np.array([1, 0, epoch], np.uint8),

@@ -1,7 +1,7 @@
 """The legacy pickle written straight from arrays must load as exactly the dict it stands for.
 
-``legacy.encode_stats_pickle`` writes pickle opcodes itself (fast path of the legacy
-``__stats_dict.pkl``); ``legacy.build_stats_dict`` is the plain-Python definition of the
+``stats_pickle.encode_stats_pickle`` writes pickle opcodes itself (fast path of the legacy
+``__stats_dict.pkl``); ``stats_pickle.build_stats_dict`` is the plain-Python definition of the
 same content. Equality is checked through ``pickle.dumps`` of both, which compares key order,
 types and the exact bits of every float (NaN, inf and -0.0 included).
 """
@@ -11,9 +11,9 @@ import pickle
 import numpy as np
 import pytest
 
-from forgetting import legacy
-from forgetting.runlog import RunLog, record_dtype
-from forgetting.stats import EpochStats
+from forgetting.files import stats_pickle
+from forgetting.files.stats_log import StatsLog, record_dtype
+from forgetting.training.recorder import EpochStats
 
 
 def make_records(n, epochs, n_batches, seed):
@@ -36,9 +36,9 @@ def test_encoded_pickle_is_the_dict(n, epochs, n_batches):
     ids = np.random.default_rng(n).permutation(np.arange(n) * 1000 + 70000)
     records = make_records(n, epochs, n_batches, seed=n)
     buffer = io.BytesIO()
-    legacy.encode_stats_pickle(ids, records, buffer.write)
+    stats_pickle.encode_stats_pickle(ids, records, buffer.write)
     loaded = pickle.loads(buffer.getvalue())
-    expected = legacy.build_stats_dict(ids, records)
+    expected = stats_pickle.build_stats_dict(ids, records)
     assert list(loaded) == list(expected)
     assert pickle.dumps(loaded, protocol=2) == pickle.dumps(expected, protocol=2)
     examples = [key for key in loaded if not isinstance(key, str)]
@@ -48,13 +48,13 @@ def test_encoded_pickle_is_the_dict(n, epochs, n_batches):
 
 def test_ids_beyond_32_bits_take_the_general_path(tmp_path):
     ids = np.array([5, 2**40], dtype=np.int64)
-    log = RunLog.create(str(tmp_path / "log.bin"), ids, 1)
+    log = StatsLog.create(str(tmp_path / "log.bin"), ids, 1)
     records = make_records(2, 2, 1, seed=1)
     for epoch, rec in enumerate(records):
         log.append(epoch, EpochStats(rec["loss"], rec["acc"], rec["margin"], rec["train_acc"],
                                      float(rec["test_acc"])))
     out = tmp_path / "stats.pkl"
-    legacy.write_stats_pickle(log.path, 2, str(out))
+    stats_pickle.write_stats_pickle(log.path, 2, str(out))
     with open(out, "rb") as handle:
         loaded = pickle.load(handle)
-    assert pickle.dumps(loaded, protocol=2) == pickle.dumps(legacy.build_stats_dict(ids, records), protocol=2)
+    assert pickle.dumps(loaded, protocol=2) == pickle.dumps(stats_pickle.build_stats_dict(ids, records), protocol=2)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from forgetting import data as fdata
-from forgetting.data import (load_mnist_5k, load_mnist_family, load_torchvision_mnist, mnist_5k_path,
+from forgetting.data import datasets as fdata
+from forgetting.data.datasets import (load_mnist_5k, load_mnist_family, load_torchvision_mnist, mnist_5k_path,
                              permute_pixels)
 from forgetting.errors import UsageError
 

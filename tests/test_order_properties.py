@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import order_examples_by_forgetting
 from forgetting.errors import UsageError
-from forgetting.selection import select_train_ids
+from forgetting.data.selection import select_train_ids
 from damage import damaged
 from reliability_helpers import call_main
 
@@ -215,7 +215,7 @@ def test_damaged_sorting_files_are_used_or_refused_never_crash(memory_cap, bad, 
         with open(os.path.join(directory, "order.pkl"), "wb") as handle:
             handle.write(bad)
         try:
-            ids = select_train_ids(40, directory, "order", remove_n, keep_lowest_n, log=lambda _: None)
+            ids = select_train_ids(40, directory, "order", remove_n, keep_lowest_n, say=lambda _: None)
         except UsageError as err:
             assert "\n" not in str(err)
             return

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from forgetting import safe_pickle
+from forgetting.files import safe_pickle
 from forgetting.errors import UsageError
 from damage import damaged
 
@@ -269,7 +269,7 @@ NUMPY_ATTACKS = textwrap.dedent(
     import pickle, sys
     import numpy as np
     from numpy._core import multiarray, numeric
-    from forgetting import safe_pickle
+    from forgetting.files import safe_pickle
     from forgetting.errors import UsageError
 
     class Calls:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from forgetting.errors import UsageError
-from forgetting.selection import check_removal_flags, select_train_ids, sorting_file_path
+from forgetting.data.selection import check_removal_flags, select_train_ids, sorting_file_path
 
 N = 20
 
@@ -33,7 +33,7 @@ def sorting_dir(tmp_path, sorted_ids):
 def select(input_dir, sorting_file, remove_n, keep_lowest_n, n=N, **kw):
     lines = []
     ids = select_train_ids(n, str(input_dir), sorting_file, remove_n, keep_lowest_n,
-                           log=lines.append, **kw)
+                           say=lines.append, **kw)
     return ids, lines
 
 
@@ -145,8 +145,10 @@ def test_pkl_name_wins_over_the_bare_name(tmp_path, sorted_ids):
 # ----------------------------------------------------------------------------- refusals
 
 def refused(input_dir, sorting_file, remove_n=1, keep_lowest_n=0, n=N):
+    """The refusal of the scripts' two steps: the flags (before loading data), then the data."""
     with pytest.raises(UsageError) as info:
-        select_train_ids(n, str(input_dir), sorting_file, remove_n, keep_lowest_n, log=lambda m: None)
+        check_removal_flags(remove_n, keep_lowest_n, sorting_file)
+        select_train_ids(n, str(input_dir), sorting_file, remove_n, keep_lowest_n, say=lambda m: None)
     message = str(info.value)
     assert "\n" not in message
     return message

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
-from forgetting import legacy
-from forgetting.runlog import RunLog, record_dtype
-from forgetting.stats import EpochRecorder, per_example_stats
+from forgetting.files import stats_pickle
+from forgetting.files.stats_log import StatsLog, record_dtype
+from forgetting.training.recorder import EpochRecorder, per_example_stats
 
 
 # ----------------------------------------------------------------------------- the oracle
@@ -234,7 +234,7 @@ def assert_legacy_layout(stats, ids, records):
 def test_build_stats_dict_layout():
     ids = np.array([7, 2, 11, 0, 5], dtype=np.int64)      # training order, not sorted
     records = make_records(len(ids), n_batches=3, epochs=4)
-    stats = legacy.build_stats_dict(ids, records)
+    stats = stats_pickle.build_stats_dict(ids, records)
     assert_legacy_layout(stats, ids.tolist(), records)
     # 'train' is epoch-major: every batch of epoch 0, then every batch of epoch 1, ...
     assert stats["train"][1][3] == float(records["train_acc"][1, 0])
@@ -245,14 +245,14 @@ def test_build_stats_dict_layout():
 
 def test_build_stats_dict_zero_epochs():
     ids = np.array([3, 1], dtype=np.int64)
-    stats = legacy.build_stats_dict(ids, make_records(2, 2, 0))
+    stats = stats_pickle.build_stats_dict(ids, make_records(2, 2, 0))
     assert stats == {3: [[], [], []], 1: [[], [], []], "train": [[], []], "test": [[], []]}
 
 
 def test_best_acc_text():
     records = make_records(4, 2, 3)
-    stats = legacy.build_stats_dict(np.arange(4), records)
-    text = legacy.best_acc_text(float(records["train_acc"].max()), float(records["test_acc"].max()))
+    stats = stats_pickle.build_stats_dict(np.arange(4), records)
+    text = stats_pickle.best_acc_text(float(records["train_acc"].max()), float(records["test_acc"].max()))
     assert text == f"train test \n{max(stats['train'][1])} {max(stats['test'][1])}"
     assert not text.endswith("\n")
 
@@ -261,14 +261,14 @@ def test_runlog_round_trip_to_legacy_dict(tmp_path):
     """Recorder -> log -> legacy dict gives back the oracle's numbers, example by example."""
     n_train, batch_size, epochs = 19, 6, 3
     ids = np.array([4, 18, 0, 7, 3, 12, 9, 1, 16, 5, 11, 2, 14, 8, 17, 6, 13, 10, 15], dtype=np.int64)
-    log = RunLog.create(str(tmp_path / "run__resume_stats.bin"), ids, -(-n_train // batch_size))
+    log = StatsLog.create(str(tmp_path / "run__resume_stats.bin"), ids, -(-n_train // batch_size))
     recorder, oracles = None, []
     for epoch in range(epochs):
         batches = random_batches(100 + epoch, n_train, batch_size)
         recorder, stats = record_epoch(n_train, batch_size, batches, recorder, test_acc=50.0 + epoch)
         log.append(epoch, stats)
         oracles.append(oracle_epoch(n_train, batches))
-    stats_dict = legacy.build_stats_dict(log.ids, RunLog.open(log.path).read(epochs))
+    stats_dict = stats_pickle.build_stats_dict(log.ids, StatsLog.open(log.path).read(epochs))
     assert list(stats_dict) == ids.tolist() + ["train", "test"]
     for pos, example_id in enumerate(ids.tolist()):
         losses, accs, margins = stats_dict[example_id]

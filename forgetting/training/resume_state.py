@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import torch
 
-from forgetting import atomic
+from forgetting.files import atomic
 from forgetting.errors import UsageError
 
 

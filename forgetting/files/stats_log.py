@@ -1,4 +1,4 @@
-"""The run's own statistics log: one fixed-size binary record appended per finished epoch.
+"""The run's stats log: one fixed-size binary record appended per finished epoch.
 
 ``<save_fname>__resume_stats.bin`` = a header (magic, n_train, n_batches, the training ids
 in training order) followed by one record per epoch::
@@ -7,13 +7,13 @@ in training order) followed by one record per epoch::
 
 Appending is O(n_train) per epoch. Records past the resume state's ``epochs_done`` are
 ignored and overwritten, so a crash in the middle of an append loses nothing committed.
-The legacy ``__stats_dict.pkl`` is built from this file (forgetting/legacy.py).
+The legacy ``__stats_dict.pkl`` is built from this file (forgetting/files/stats_pickle.py).
 """
 import os
 
 import numpy as np
 
-from forgetting import atomic
+from forgetting.files import atomic
 from forgetting.errors import UsageError
 
 MAGIC = b"FGTLOG01"
@@ -27,7 +27,7 @@ def record_dtype(n_train, n_batches):
                      ("test_acc", "<f8")])
 
 
-class RunLog:
+class StatsLog:
     """Reader/appender of one run's statistics log."""
 
     def __init__(self, path, ids, n_batches):

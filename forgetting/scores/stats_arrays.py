@@ -1,25 +1,20 @@
-"""Per-example scores from presentation statistics: forgetting counts and MLI.
-
-Everything here is pure, vectorised numpy: no Python loop over examples.
+"""A run's stats dict (``{id: [losses, accs, margins]}``) as numpy arrays, for the scores.
 
 Shapes: a run's statistics are 2-D arrays ``(n_examples, n_presentations)``, row ``i``
 being example ``ids[i]``'s history in presentation order. Runs whose examples were
 presented a different number of times ("ragged": an interrupted run, a hand-edited
-file) are padded on the right; ``lengths[i]`` then says how many leading entries of
-row ``i`` are real, and the scores ignore the padding.
-
-Definitions (SPEC sections 4 and 5), over the first ``epochs`` presentations:
-
-* forgetting event: a presentation where acc is 0 right after one where it was 1; an
-  example never classified correctly counts ``epochs`` events (the flag value, even if
-  the run has fewer presentations), as the original script did;
-* max loss increase (MLI): ``max_t loss[t+1] - loss[t]``, 0 with fewer than two
-  presentations. A NaN loss makes the example's MLI NaN (as ``np.max`` would).
+file, a run that sampled some examples more often) are padded on the right;
+``lengths[i]`` then says how many leading entries of row ``i`` are real, and the scores
+ignore the padding. Pure numpy: no Python loop over examples, no torch.
 """
+import gc
 import itertools
 from typing import NamedTuple, Optional
 
 import numpy as np
+
+from forgetting.errors import UsageError
+from forgetting.files import safe_pickle
 
 
 class StatsFormatError(ValueError):
@@ -33,78 +28,6 @@ class RunArrays(NamedTuple):
     accs: np.ndarray  # int8 (n, p), 0/1, padded with 0 past lengths[i]
     losses: Optional[np.ndarray]  # float64 (n, p), padded with 0.0; None when not asked for
     lengths: np.ndarray  # int64 (n,), presentations kept per example (<= epochs)
-
-
-def _window(matrix, epochs, lengths):
-    """The first ``epochs`` columns and the matching per-row lengths."""
-    matrix = np.asarray(matrix)
-    if matrix.ndim != 2:
-        raise ValueError(f"expected a 2-D (examples, presentations) array, got shape {matrix.shape}")
-    if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
-    matrix = matrix[:, :epochs]
-    n, p = matrix.shape
-    if lengths is None:
-        lengths = np.full(n, p, dtype=np.int64)
-    else:
-        lengths = np.minimum(np.asarray(lengths, dtype=np.int64), p)
-        if lengths.shape != (n,) or (lengths < 0).any():
-            raise ValueError("lengths must be one non-negative count per row")
-    return matrix, lengths
-
-
-def forgetting_counts(accs, epochs, lengths=None):
-    """Forgetting events per example over the first ``epochs`` presentations.
-
-    ``accs``: 2-D int/bool array, nonzero = classified correctly. ``lengths``: optional
-    per-row count of real presentations (for padded ragged runs). Returns int64 (n,):
-    the number of 1 -> 0 transitions, or ``epochs`` for an example never correct.
-    """
-    correct, lengths = _window(accs, epochs, lengths)
-    correct = correct.astype(bool)
-    n, p = correct.shape
-    position = np.arange(p)
-    real = position[None, :] < lengths[:, None]
-    correct = correct & real
-    # A transition from column t to t+1 is real when t+1 < length.
-    forgotten = correct[:, :-1] & ~correct[:, 1:] & real[:, 1:]
-    counts = forgotten.sum(axis=1, dtype=np.int64)
-    never_learned = ~correct.any(axis=1)
-    counts[never_learned] = epochs
-    return counts
-
-
-def max_loss_increase(losses, epochs, lengths=None):
-    """Largest rise of the loss between consecutive presentations, per example.
-
-    ``losses``: 2-D float array; ``lengths`` as in ``forgetting_counts``. Returns float64
-    (n,): ``max_t losses[t+1] - losses[t]`` over the first ``epochs`` presentations, 0
-    for an example with fewer than two.
-    """
-    values, lengths = _window(losses, epochs, lengths)
-    values = values.astype(np.float64, copy=False)
-    n, p = values.shape
-    if p < 2:
-        return np.zeros(n, dtype=np.float64)
-    with np.errstate(invalid="ignore"):  # inf - inf: NaN, as np.diff per example gives
-        rises = np.diff(values, axis=1)
-    real = np.arange(1, p)[None, :] < lengths[:, None]
-    scores = np.where(real, rises, -np.inf).max(axis=1)
-    scores[lengths < 2] = 0.0
-    return scores
-
-
-def sort_by_score(ids, scores):
-    """``(ids, scores)`` ordered by ascending score, ties by ascending id.
-
-    Returns ``(int64 ids, scores)`` as new arrays. NaN scores sort last.
-    """
-    ids = np.asarray(ids, dtype=np.int64)
-    scores = np.asarray(scores)
-    if ids.shape != scores.shape or ids.ndim != 1:
-        raise ValueError("ids and scores must be 1-D arrays of the same length")
-    order = np.lexsort((ids, scores))  # last key is the primary one
-    return ids[order], scores[order]
 
 
 def _as_id(key):
@@ -238,3 +161,49 @@ def _is_sequence(part):
 
 def _is_record(record):
     return isinstance(record, (list, tuple)) and len(record) == 3 and all(_is_sequence(part) for part in record)
+
+
+def first_presentations(matrix, epochs, lengths):
+    """The first ``epochs`` columns and the matching per-row lengths."""
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2:
+        raise ValueError(f"expected a 2-D (examples, presentations) array, got shape {matrix.shape}")
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    matrix = matrix[:, :epochs]
+    n, p = matrix.shape
+    if lengths is None:
+        lengths = np.full(n, p, dtype=np.int64)
+    else:
+        lengths = np.minimum(np.asarray(lengths, dtype=np.int64), p)
+        if lengths.shape != (n,) or (lengths < 0).any():
+            raise ValueError("lengths must be one non-negative count per row")
+    return matrix, lengths
+
+
+def load_run_arrays(path, epochs, with_losses=True):
+    """One stats file as ``RunArrays`` (first ``epochs`` presentations), through the restricted
+    loader; a file that is not a complete stats pickle is a one-line UsageError. The loaded dict
+    is dropped on return, so callers that stream runs hold about one file at a time.
+
+    The cyclic GC stays off until the loaded file is gone: a stats file is ~200,000 lists
+    holding 30 million numbers and no cycles, and with the GC on, every collection after the
+    load walked all of it again (0.3 s per walk, 0.5-0.8 s per 50,000 x 200 file measured;
+    benchmarks/RESULTS.md, item 4). The file is freed by reference counting either way.
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        stats = safe_pickle.load(path)
+        try:
+            return stats_to_arrays(stats, epochs, with_losses=with_losses)
+        except StatsFormatError as err:
+            raise UsageError(
+                f"{path}: not a complete stats file ({err}); expected the *stats_dict.pkl that "
+                "run_mnist.py or run_cifar.py writes"
+            ) from None
+        finally:
+            del stats
+    finally:
+        if gc_was_enabled:
+            gc.enable()

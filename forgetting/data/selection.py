@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from forgetting import safe_pickle
+from forgetting.files import safe_pickle
 from forgetting.errors import UsageError
 
 
@@ -66,9 +66,12 @@ def check_removal_flags(remove_n, keep_lowest_n, sorting_file, remove_subsample=
 
 
 def select_train_ids(n_examples, input_dir, sorting_file, remove_n, keep_lowest_n,
-                     remove_subsample=0, log=print):
-    """The training ids, in training order, for a training set of ``n_examples``."""
-    check_removal_flags(remove_n, keep_lowest_n, sorting_file, remove_subsample)
+                     remove_subsample=0, say=print):
+    """The training ids, in training order, for a training set of ``n_examples``.
+
+    The flags must have passed ``check_removal_flags`` (the scripts check them before any data
+    is loaded); what only the data can refuse (a sorting file, an empty set) is refused here.
+    """
     sorted_ids = None if sorting_file == "none" else load_sorted_ids(input_dir, sorting_file, n_examples)
 
     if remove_subsample:
@@ -88,7 +91,7 @@ def select_train_ids(n_examples, input_dir, sorting_file, remove_n, keep_lowest_
     else:
         window = sorted_ids[keep_lowest_n:keep_lowest_n + remove_n]
         if len(window) < remove_n:
-            log(f"note: the removal window {keep_lowest_n}..{keep_lowest_n + remove_n} runs past the "
+            say(f"note: the removal window {keep_lowest_n}..{keep_lowest_n + remove_n} runs past the "
                 f"end of the sorting file ({len(sorted_ids)} ids); removing {len(window)} examples")
         ids = np.setdiff1d(np.arange(n_examples, dtype=np.int64), window)
 

@@ -1,0 +1,3 @@
+"""Files: every name and suffix (``naming``), atomic replacement (``atomic``), the run's stats
+log (``stats_log``), the original's stats pickle (``stats_pickle``), the restricted loader
+(``safe_pickle``), output directory checks (``outdir``). No torch here."""

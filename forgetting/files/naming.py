@@ -1,0 +1,99 @@
+"""Every file name the project writes or looks for, in one place.
+
+The contract (SPEC section 3): ``save_fname`` joins ``f'{name}_{value}'`` with ``'__'``
+over the flags that enter the file name, in the order the SPEC tables give, each value
+formatted with ``str()`` of the parsed value (``True``, ``0``, ``0.5``, ``10.0``). A run's
+files in ``--output_dir`` are ``<save_fname>`` plus one of the suffixes below
+(``RunPaths``); the ordering script finds runs by ``STATS_ENDING`` and
+``--input_fname_args`` (``find_stats_files``).
+"""
+import dataclasses
+import os
+from typing import Optional
+
+# The original's files.
+STATS_SUFFIX = "__stats_dict.pkl"
+BEST_ACC_SUFFIX = "__best_acc.txt"
+CHANGED_LABELS_SUFFIX = "_changed_labels.txt"   # single underscore, as the original
+CHECKPOINT_DIR, CHECKPOINT_SUFFIX = "checkpoint", ".t7"
+STATS_ENDING = "stats_dict.pkl"                 # what the ordering script matches, as the original
+# The run's own files (SPEC section 7: <save_fname>__<what>).
+STATS_LOG_SUFFIX = "__resume_stats.bin"
+RESUME_STATE_SUFFIX = "__resume_state.pt"
+
+MNIST_FNAME_FLAGS = ("dataset", "no_dropout", "seed", "sorting_file", "remove_n", "keep_lowest_n")
+CIFAR_FNAME_FLAGS = (
+    "dataset", "data_augmentation", "cutout", "seed", "sorting_file", "remove_n",
+    "keep_lowest_n", "remove_subsample", "noise_percent_labels", "noise_percent_pixels",
+    "noise_std_pixels",
+)
+
+
+def save_fname(args, flags):
+    """The run's base file name from the parsed ``args`` namespace and the ordered ``flags``."""
+    return "__".join(f"{name}_{getattr(args, name)}" for name in flags)
+
+
+@dataclasses.dataclass
+class RunPaths:
+    """Every file one training run writes, derived from ``--output_dir`` and its save_fname.
+
+    ``stats``/``best_acc``: the original's files; ``stats_log``/``resume_state``: the run's
+    own (forgetting/files/stats_log.py, forgetting/training/resume_state.py);
+    ``checkpoint``: the best model (run_cifar.py only, else None); ``changed_labels``: the
+    label-noise record (written only with --noise_percent_labels).
+    """
+
+    stats: str
+    best_acc: str
+    stats_log: str
+    resume_state: str
+    changed_labels: str
+    checkpoint: Optional[str] = None
+
+    @classmethod
+    def for_run(cls, output_dir, fname, checkpoint_subdir=None):
+        base = os.path.join(output_dir, fname)
+        checkpoint = None
+        if checkpoint_subdir is not None:
+            checkpoint = os.path.join(output_dir, CHECKPOINT_DIR, checkpoint_subdir,
+                                      fname + CHECKPOINT_SUFFIX)
+        return cls(base + STATS_SUFFIX, base + BEST_ACC_SUFFIX, base + STATS_LOG_SUFFIX,
+                   base + RESUME_STATE_SUFFIX, base + CHANGED_LABELS_SUFFIX, checkpoint)
+
+    def written_by_training(self):
+        """The files the training loop replaces atomically (not changed_labels: written once
+        by run_cifar.py before training)."""
+        return [p for p in (self.stats, self.best_acc, self.stats_log, self.resume_state,
+                            self.checkpoint) if p is not None]
+
+
+def matches_fname_args(file_name, fname_args):
+    """True when ``file_name`` is a stats file holding ``f'{arg}_{val}__'`` for every pair.
+
+    ``fname_args`` is the flat ``[arg1, val1, arg2, val2, ...]`` list of
+    ``--input_fname_args``. The trailing ``__`` is what keeps ``seed_1__`` from matching
+    ``seed_11__``.
+    """
+    if not file_name.endswith(STATS_ENDING):
+        return False
+    pairs = zip(fname_args[0::2], fname_args[1::2])
+    return all(f"{arg}_{val}__" in file_name for arg, val in pairs)
+
+
+def find_stats_files(input_dir, fname_args, say=print):
+    """Paths of the matching stats files below ``input_dir`` (recursive), in a fixed (sorted)
+    order. Says ``including file: NAME`` or ``skipping file: NAME`` for every file whose name
+    ends in ``stats_dict.pkl``, as the original ordering script printed."""
+    paths = []
+    for directory, subdirs, files in os.walk(input_dir):
+        subdirs.sort()
+        for name in sorted(files):
+            if not name.endswith(STATS_ENDING):
+                continue
+            if matches_fname_args(name, fname_args):
+                say(f"including file: {name}")
+                paths.append(os.path.join(directory, name))
+            else:
+                say(f"skipping file: {name}")
+    return paths

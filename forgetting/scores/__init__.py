@@ -1,0 +1,13 @@
+"""Per-example difficulty scores from training dynamics: pure functions over arrays.
+
+- ``stats_arrays``: a stats pickle's dict as ``RunArrays`` (ids, accs, losses, lengths);
+- ``forgetting``: forgetting event counts (the paper); ``mli``: Max Loss Increase;
+- ``ranking``: the sorting file's order (ascending score, ties by id).
+"""
+from forgetting.scores.forgetting import forgetting_counts
+from forgetting.scores.mli import max_loss_increase
+from forgetting.scores.ranking import sort_by_score
+from forgetting.scores.stats_arrays import RunArrays, StatsFormatError, stats_to_arrays
+
+__all__ = ["RunArrays", "StatsFormatError", "forgetting_counts", "max_loss_increase",
+           "sort_by_score", "stats_to_arrays"]

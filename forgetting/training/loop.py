@@ -1,0 +1,124 @@
+"""The one training loop both scripts use: train an epoch, evaluate, hand it to the saver, say it.
+
+Per epoch (SPEC section 3): the sampler gives the batch order (the original's fresh
+``numpy.random.permutation``); each batch is an index gather from the device-resident training
+set; the per-example statistics are recorded BEFORE the optimiser step; then the test set is
+evaluated. Durability (resume, commit thread, legacy pickle, signals) is the ``RunSaver``'s job
+(training/saver.py).
+"""
+import contextlib
+import dataclasses
+import sys
+import time
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from forgetting.files.naming import RunPaths
+from forgetting.training.recorder import EpochRecorder
+from forgetting.training.sampling import UniformOrder
+from forgetting.training.saver import RunSaver, RunStopped, os_errors_stop_the_run
+
+EVAL_BATCH = 1000
+
+
+@dataclasses.dataclass
+class TrainingJob:
+    """Everything the loop needs. Tensors are already on ``device``; ``train_x``/``train_y``
+    are the selected training set in training order, ``train_ids`` their example ids.
+    ``sampler`` decides which positions each epoch presents (default: ``UniformOrder``)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: Callable          # (outputs, targets) -> per-example losses
+    prepare_train: Callable    # uint8 batch -> model input (normalise, augment)
+    prepare_test: Callable     # uint8 batch -> model input (normalise)
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    train_ids: np.ndarray
+    batch_size: int
+    epochs: int
+    device: torch.device
+    paths: RunPaths
+    config: dict               # result-relevant flags not in the file name
+    lr_for_epoch: Optional[Callable] = None
+    generator: Optional[torch.Generator] = None
+    amp: bool = False
+    resume: bool = False
+    say: Callable = print      # progress messages for the user
+    sampler: object = dataclasses.field(default_factory=UniformOrder)
+
+
+def _autocast(job):
+    if not job.amp:
+        return contextlib.nullcontext()
+    return torch.autocast(job.device.type, dtype=torch.bfloat16)
+
+
+def evaluate(job):
+    """Test accuracy in percent (eval mode, one host sync)."""
+    job.model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=job.device)
+    with torch.no_grad(), _autocast(job):
+        for start in range(0, len(job.test_y), EVAL_BATCH):
+            outputs = job.model(job.prepare_test(job.test_x[start:start + EVAL_BATCH]))
+            correct += (outputs.argmax(dim=1) == job.test_y[start:start + EVAL_BATCH]).sum()
+    return 100.0 * correct.item() / len(job.test_y)
+
+
+def train_epoch(job, recorder, epoch, order):
+    """One pass over the training positions ``order`` (device int64), batch by batch,
+    recording every example before the optimiser step."""
+    if job.lr_for_epoch is not None:
+        for group in job.optimizer.param_groups:
+            group["lr"] = job.lr_for_epoch(epoch)
+    job.model.train()
+    for batch_index, start in enumerate(range(0, len(order), job.batch_size)):
+        positions = order[start:start + job.batch_size]
+        targets = job.train_y[positions]
+        inputs = job.prepare_train(job.train_x[positions])
+        job.optimizer.zero_grad(set_to_none=True)
+        with _autocast(job):
+            outputs = job.model(inputs)
+        losses = job.loss_fn(outputs.float(), targets)
+        recorder.record(batch_index, positions, outputs, targets, losses)
+        losses.mean().backward()
+        job.optimizer.step()
+
+
+@os_errors_stop_the_run
+def run_training(job):
+    """Train ``job.epochs`` epochs (or the rest of them with ``job.resume``), saving as it goes.
+
+    Raises RunStopped, after saving every finished epoch, when SIGINT/SIGTERM arrives.
+    """
+    saver = RunSaver(job)
+    if saver.finished():
+        saver.report_finished()
+        return
+    recorder = EpochRecorder(len(job.train_ids), job.batch_size, job.device)
+    with saver.stop_safely():
+        for epoch in range(saver.epochs_done, job.epochs):
+            started = time.perf_counter()
+            order = job.sampler.epoch_order(epoch, len(job.train_ids), job.device)
+            train_epoch(job, recorder, epoch, order)
+            saver.start_weight_copy(epoch)
+            test_acc = evaluate(job)
+            stats = recorder.to_host(test_acc)
+            saver.commit(epoch, stats)
+            job.say(f"epoch {epoch + 1}/{job.epochs} | train acc {stats.train_acc[-1]:.2f}% | "
+                    f"test acc {test_acc:.2f}% | {time.perf_counter() - started:.2f} s")
+
+
+def run_job(job):
+    """Run the training job; on SIGINT/SIGTERM (finished epochs already saved) say how to
+    continue and exit with 128 + the signal number, as a shell would report it."""
+    try:
+        run_training(job)
+    except RunStopped as stop:
+        print(f"stopped by signal {stop.signum}; finished epochs are saved. Continue with the same "
+              "command plus --resume", file=sys.stderr)
+        sys.exit(128 + stop.signum)

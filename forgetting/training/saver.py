@@ -1,0 +1,296 @@
+"""Everything that makes a run durable, behind one object: ``RunSaver``.
+
+It owns the run's files (forgetting/files/naming.py ``RunPaths``) and the machinery that
+keeps saving off the training path:
+
+- at start, it opens the run's stats log and resume state (``--resume``) or starts them
+  afresh, removes what a kill -9 left, and restores the model, optimizer and RNGs;
+- per epoch, a host copy of the weights runs beside the test pass (``start_weight_copy``),
+  then ``commit`` hands the epoch to a background thread that writes, in this order, the
+  stats log record -> best checkpoint -> resume state (the commit point) -> best_acc.txt;
+  host copies reuse the memory of the snapshot from two epochs ago (a two-slot ring);
+- the legacy ``__stats_dict.pkl`` is refreshed by a child process (training/refresher.py)
+  and written complete when the run ends or is stopped (``stop_safely``).
+
+Saving costs the loop 13-19 ms per epoch at 50,000 x 200 (benchmarks/RESULTS.md, item 3).
+"""
+import contextlib
+import functools
+import os
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from forgetting.errors import UsageError
+from forgetting.files import atomic
+from forgetting.files.stats_log import StatsLog
+from forgetting.files.stats_pickle import best_acc_text, write_stats_pickle
+from forgetting.training import resume_state
+from forgetting.training.refresher import BackgroundRefresher
+
+
+class SaveFailed(UsageError):
+    """A file of the run could not be written (disk full, permissions): the run stops, the
+    files of the last committed epoch stay as they were, ``--resume`` continues later."""
+
+    @classmethod
+    def from_os_error(cls, err):
+        where = f": {err.filename}" if err.filename else ""
+        return cls(f"could not save the run's files ({err.strerror or err}{where}); "
+                   "free space or fix permissions, then rerun with --resume")
+
+
+def os_errors_stop_the_run(function):
+    """Any OSError from the run's file work (creating the log, cleaning up, the final pickle)
+    is a one-line SaveFailed, like a failed epoch commit, not a traceback."""
+
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except OSError as err:
+            raise SaveFailed.from_os_error(err) from None
+
+    return wrapped
+
+
+class RunStopped(Exception):
+    """SIGINT/SIGTERM arrived; finished epochs are saved. ``signum`` gives the exit code."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _cpu_copy(obj, reuse=None):
+    """A host snapshot of a (nested) state dict, so saving can overlap the next epoch.
+
+    ``reuse``: an older snapshot of the same structure that nothing reads any more; its
+    tensors are overwritten in place where shape and dtype match. Copying ResNet18's model
+    and optimizer state into fresh memory took ~40 ms per epoch on the CPU (page faults),
+    into reused memory ~16 ms (benchmarks/RESULTS.md, item 3).
+    """
+    if isinstance(obj, torch.Tensor):
+        if (isinstance(reuse, torch.Tensor) and reuse.shape == obj.shape
+                and reuse.dtype == obj.dtype and reuse.device.type == "cpu"):
+            return reuse.copy_(obj.detach())
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        reuse = reuse if isinstance(reuse, dict) else {}
+        return {k: _cpu_copy(v, reuse.get(k)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        reuse = reuse if isinstance(reuse, (list, tuple)) and len(reuse) == len(obj) else [None] * len(obj)
+        return type(obj)(_cpu_copy(v, r) for v, r in zip(obj, reuse))
+    return obj
+
+
+def _copy_weights(job, reuse=None):
+    """Host copies of the model's and the optimizer's state, ``(model, optimizer)``, written
+    into the tensors of ``reuse`` (an older snapshot that is already on disk) where they fit."""
+    reuse = reuse or {}
+    return (_cpu_copy(job.model.state_dict(), reuse.get("model")),
+            _cpu_copy(job.optimizer.state_dict(), reuse.get("optimizer")))
+
+
+class _Committer:
+    """Writes each finished epoch in a background thread, one epoch at a time, in the order
+    stats log record -> best checkpoint -> resume state (the commit point) -> best_acc.txt."""
+
+    def __init__(self, paths, stats_log):
+        self.paths, self.stats_log = paths, stats_log
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.pending = None
+
+    def wait(self):
+        """Block until the previous epoch is on disk; a failed write stops the run."""
+        if self.pending is not None:
+            try:
+                self.pending.result()  # a signal here keeps it pending, to be waited for again
+            except OSError as err:
+                self.pending = None
+                raise SaveFailed.from_os_error(err) from None
+            self.pending = None
+
+    def submit(self, epoch, stats, best_acc, checkpoint, state):
+        self.wait()
+        self.pending = self.pool.submit(self._commit, epoch, stats, best_acc, checkpoint, state)
+
+    def _commit(self, epoch, stats, best_acc, checkpoint, state):
+        # The checkpoint goes before the resume state (the commit point): a crash between the
+        # two re-runs the epoch, which writes the same checkpoint again; the other way round,
+        # the best model of the epoch would be lost. best_acc.txt is derived from the state, so
+        # it goes after it (and the final write rewrites it). So a failed write leaves the
+        # resume state and best_acc.txt of the previous epoch as they were.
+        self.stats_log.append(epoch, stats)
+        if checkpoint is not None:
+            os.makedirs(os.path.dirname(self.paths.checkpoint), exist_ok=True)
+            with atomic.atomic_open(self.paths.checkpoint) as handle:
+                torch.save(checkpoint, handle)
+        resume_state.save_state(self.paths.resume_state, state)
+        atomic.write_text(self.paths.best_acc, best_acc)
+
+
+@contextlib.contextmanager
+def _signals_raise_run_stopped():
+    def handler(signum, frame):
+        # later signals must not interrupt the saving that this one starts
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, lambda *_: print("still saving the finished epochs; please wait",
+                                              file=sys.stderr, flush=True))
+        raise RunStopped(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+class RunSaver:
+    """The durable side of one run. Construct it before training: it starts or resumes the
+    run's files and, when epochs remain, puts the saved model, optimizer and RNGs back into
+    ``job``. ``epochs_done`` is where training continues."""
+
+    def __init__(self, job):
+        self.job, self.paths = job, job.paths
+        self.stats_log, self.epochs_done, self.state = self._start_or_resume()
+        for path in self.paths.written_by_training():  # what a kill -9 left (no writer is alive now)
+            atomic.remove_stale_temps(path)
+        self.refresher = BackgroundRefresher(self.paths.stats_log, self.paths.stats)
+        self.best_train = self.best_test = 0.0
+        if self.state is not None and not self.finished():
+            self._restore(self.state)
+
+    def finished(self):
+        return self.state is not None and self.epochs_done >= self.job.epochs
+
+    def report_finished(self):
+        """For a run that had nothing left to do: bring a trailing legacy pickle up to date."""
+        if self.state["legacy_epochs"] != self.epochs_done:
+            self._write_final_pickle(self.state)
+        self.job.say(f"the run in {self.paths.resume_state} already finished {self.epochs_done} "
+                     f"epochs (--epochs {self.job.epochs}); nothing to do. Pass a larger --epochs "
+                     "to extend it.")
+
+    def _start_or_resume(self):
+        """(stats log, epochs done, saved state or None) for a fresh or resumed run."""
+        job, paths = self.job, self.paths
+        if job.resume and os.path.exists(paths.resume_state):
+            state = resume_state.load_state(paths.resume_state)
+            resume_state.check_same_config(state["config"], job.config, paths.resume_state)
+            stats_log = StatsLog.open(paths.stats_log)
+            if not np.array_equal(stats_log.ids, job.train_ids):
+                raise UsageError(f"the training set differs from the one in {paths.stats_log} (did "
+                                 "the sorting file change?); start over without --resume")
+            # Commits append to the log before they save the state, so the log holds at least
+            # the committed epochs; fewer means the files do not belong together (copied, restored).
+            needed = stats_log.data_offset + state["epochs_done"] * stats_log.record.itemsize
+            if os.path.getsize(paths.stats_log) < needed:
+                raise UsageError(f"{paths.stats_log} holds fewer epochs than the "
+                                 f"{state['epochs_done']} that {paths.resume_state} says are "
+                                 "finished; start over without --resume")
+            return stats_log, state["epochs_done"], state
+        if job.resume:
+            job.say(f"no resume state at {paths.resume_state}; starting from scratch")
+        # Starting over: an older run's state must not outlive the log it describes (a kill -9
+        # before this run's first commit would otherwise pair it with the new, empty log).
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(paths.resume_state)
+        n_batches = -(-len(job.train_ids) // job.batch_size)
+        return StatsLog.create(paths.stats_log, job.train_ids, n_batches), 0, None
+
+    def _restore(self, state):
+        job = self.job
+        job.model.load_state_dict(state["model"])
+        job.optimizer.load_state_dict(state["optimizer"])
+        resume_state.restore_rng(state["rng"], job.device, job.generator)
+        self.best_train, self.best_test = state["best_train"], state["best_test"]
+        job.say(f"resuming after epoch {self.epochs_done} of {job.epochs}")
+        self.refresher.maybe_start(self.epochs_done)  # the legacy pickle may trail after a kill -9
+
+    @contextlib.contextmanager
+    def stop_safely(self):
+        """Around the epoch loop: SIGINT/SIGTERM raise RunStopped after the finished epochs are
+        saved; on any exit the legacy pickle holds every committed epoch if the disk allows."""
+        self.committer = _Committer(self.paths, self.stats_log)
+        self.snapshots = [None, None]
+        # The test pass only reads the weights, so their host copy runs beside it (CPU and
+        # CUDA; inline elsewhere): ~16 ms per epoch off the loop for ResNet18 (RESULTS.md).
+        self.copier = (ThreadPoolExecutor(max_workers=1)
+                       if self.job.device.type in ("cpu", "cuda") else None)
+        self.weights = None
+        with _signals_raise_run_stopped():
+            try:
+                yield self
+                self.committer.wait()
+            except RunStopped:
+                self.committer.wait()
+                self._write_final_pickle(self._reload_committed_state())
+                raise
+            except SaveFailed:
+                # the legacy pickle should hold every committed epoch, if the disk still lets us
+                with contextlib.suppress(OSError, UsageError):
+                    self._write_final_pickle(self._reload_committed_state())
+                self.refresher.stop()
+                raise
+            except BaseException:
+                self.refresher.stop()
+                raise
+        self._write_final_pickle(self.state)
+
+    def start_weight_copy(self, epoch):
+        """Begin the host copy of the weights after epoch ``epoch``'s training (call before the
+        test pass, which only reads them). The snapshot from two epochs ago is on disk (the last
+        commit waited for it), so its memory is reused."""
+        reuse = self.snapshots[epoch % 2]
+        if self.copier is not None:
+            self.weights = self.copier.submit(_copy_weights, self.job, reuse)
+        else:
+            self.weights = reuse  # copied inline by commit, after the test pass
+
+    def commit(self, epoch, stats):
+        """Hand the finished epoch (``EpochStats``, test accuracy included) to the writer
+        thread; returns at once unless the previous epoch is still being written."""
+        job = self.job
+        if self.copier is not None:
+            weights = self.weights.result()
+        else:
+            weights = _copy_weights(job, self.weights)
+        self.best_train = max(self.best_train, float(stats.train_acc.max()))
+        improved = self.paths.checkpoint is not None and stats.test_acc > self.best_test
+        self.best_test = max(self.best_test, stats.test_acc)
+        model, optimizer = weights
+        state = {
+            "epochs_done": epoch + 1, "legacy_epochs": 0,
+            "best_train": self.best_train, "best_test": self.best_test, "config": dict(job.config),
+            "model": model, "optimizer": optimizer,
+            "rng": resume_state.capture_rng(job.device, job.generator),
+        }
+        self.snapshots[epoch % 2] = self.state = state
+        checkpoint = None
+        if improved:  # the snapshot's model copy: one host copy of the weights, not two
+            checkpoint = {"acc": stats.test_acc, "epoch": epoch, "net": model}
+        self.committer.submit(epoch, stats, best_acc_text(self.best_train, self.best_test),
+                              checkpoint, state)
+        if epoch > self.epochs_done:  # the previous epoch is on disk now (submit waited for it)
+            self.refresher.maybe_start(epoch)
+
+    def _reload_committed_state(self):
+        """The last state known to be on disk, read back from it (None if no epoch finished)."""
+        if self.state is None or not os.path.exists(self.paths.resume_state):
+            return None
+        return resume_state.load_state(self.paths.resume_state)
+
+    def _write_final_pickle(self, state):
+        """The complete legacy pickle for the committed epochs, then mark it complete."""
+        self.refresher.stop()  # its older file must not land after ours
+        if state is None:
+            return
+        write_stats_pickle(self.paths.stats_log, state["epochs_done"], self.paths.stats)
+        atomic.write_text(self.paths.best_acc, best_acc_text(state["best_train"], state["best_test"]))
+        state["legacy_epochs"] = state["epochs_done"]
+        resume_state.save_state(self.paths.resume_state, state)
