@@ -41,9 +41,8 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import header, median, peak_rss_mib, run_measured, watch_peak  # noqa: E402
 
-from forgetting.files import stats_pickle  # noqa: E402
 from forgetting.files.naming import RunPaths  # noqa: E402
-from forgetting.training import loop as train, refresher  # noqa: E402
+from forgetting.training import loop as train, refresher, saver  # noqa: E402
 from forgetting.training.optim import make_optimizer  # noqa: E402
 from models import ResNet18  # noqa: E402
 
@@ -84,9 +83,8 @@ def make_fake_epoch(n, epoch_seconds, record_times):
 
     pool_losses = [F.cross_entropy(o, t, reduction="none") for o, t in zip(pool, pool_targets)]
 
-    def fake_train_epoch(job, recorder, epoch):
+    def fake_train_epoch(job, recorder, epoch, order):
         started = time.perf_counter()
-        order = torch.from_numpy(np.random.permutation(n))
         recording = 0.0
         for batch_index, start in enumerate(range(0, n, BATCH)):
             positions = order[start:start + BATCH]
@@ -133,7 +131,7 @@ def run(n, epochs, epoch_seconds, keep=False, quiet=False):
     started = time.perf_counter()
     with mock.patch.object(train, "train_epoch", fake_train_epoch), \
             mock.patch.object(train, "evaluate", fake_evaluate), \
-            mock.patch.object(legacy, "BackgroundRefresher", TrackedRefresher):
+            mock.patch.object(saver, "BackgroundRefresher", TrackedRefresher):
         train.run_training(job)
     ended = time.perf_counter()
     walls = [stamps[0] - started] + [b - a for a, b in zip(stamps, stamps[1:])]
@@ -165,7 +163,7 @@ def run(n, epochs, epoch_seconds, keep=False, quiet=False):
         "refreshes": len(TrackedRefresher.started),
         "trail_mean": float(np.mean(trail)), "trail_max": max(trail),
         "pickle_mib": size / 2**20, "log_mib": os.path.getsize(job.paths.stats_log) / 2**20,
-        "state_mib": os.path.getsize(job.paths.state) / 2**20,
+        "state_mib": os.path.getsize(job.paths.resume_state) / 2**20,
         "load_s": load_seconds, "load_peak_mib": load_rss,
         "peak_self_mib": peak_rss_mib(), "peak_children_mib": max(TrackedRefresher.peaks, default=0.0),
     }
