@@ -1,3 +1,4 @@
 """Files: every name and suffix (``naming``), atomic replacement (``atomic``), the run's stats
 log (``stats_log``), the original's stats pickle (``stats_pickle``), the restricted loader
-(``safe_pickle``), output directory checks (``outdir``). No torch here."""
+(``safe_pickle``), output directory checks (``outdir``), a resume state's plain entries
+without its weights (``resume_scalars``). No torch here."""

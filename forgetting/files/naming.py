@@ -28,6 +28,16 @@ CIFAR_FNAME_FLAGS = (
     "noise_std_pixels",
 )
 
+# The type each file-name flag's value has once the training scripts have parsed it
+# (tests/test_collect_results.py checks this against their argparse definitions), so that a
+# save_fname reads back into typed values (parse_save_fname). noise_std_pixels is a float
+# flag whose default is the int 0: its file names say 0 or 0.5, both read as floats.
+FNAME_FLAG_TYPES = {
+    "dataset": str, "no_dropout": bool, "data_augmentation": bool, "cutout": bool, "seed": int,
+    "sorting_file": str, "remove_n": int, "keep_lowest_n": int, "remove_subsample": int,
+    "noise_percent_labels": int, "noise_percent_pixels": int, "noise_std_pixels": float,
+}
+
 
 def save_fname(args, flags):
     """The run's base file name from the parsed ``args`` namespace and the ordered ``flags``."""
@@ -97,3 +107,50 @@ def find_stats_files(input_dir, fname_args, say=print):
             else:
                 say(f"skipping file: {name}")
     return paths
+
+
+def _typed(flag, text):
+    kind = FNAME_FLAG_TYPES[flag]
+    if kind is bool:
+        if text not in ("True", "False"):
+            raise ValueError(f"{flag} is {text!r}, not True or False")
+        return text == "True"
+    return kind(text)
+
+
+def _parse_with(name, flags):
+    """``name`` read against one script's ordered ``flags``; ValueError if it does not fit."""
+    values, rest = {}, name
+    for flag, following in zip(flags, flags[1:] + (None,)):
+        if not rest.startswith(flag + "_"):
+            raise ValueError(f"expected {flag}_ at {rest!r}")
+        rest = rest[len(flag) + 1:]
+        # a value ends where the next flag begins (a sorting file's name may hold '_' and '__')
+        end = rest.find(f"__{following}_") if following else rest.find("__")
+        end = len(rest) if end < 0 else end
+        values[flag] = _typed(flag, rest[:end])
+        rest = rest[end + 2:]
+    return values, rest
+
+
+def parse_save_fname(name):
+    """The flags of a run from its file name: the inverse of ``save_fname``.
+
+    ``name`` is a save_fname, or a file name of the run (its suffix is dropped). Returns
+    ``(values, extra)``: ``values`` maps each flag of run_mnist.py's or run_cifar.py's file
+    name to its typed value (FNAME_FLAG_TYPES), in file-name order; ``extra`` is the rest of
+    the name after the script's flags, the ``<flag>_<value>`` parts that new result-changing
+    flags append (SPEC section 7), joined by ``__``, or ``''``. ValueError if the name is not
+    a save_fname of either script.
+    """
+    for suffix in (STATS_SUFFIX, BEST_ACC_SUFFIX, STATS_LOG_SUFFIX, RESUME_STATE_SUFFIX):
+        if name.endswith(suffix):
+            name = name[:-len(suffix)]
+            break
+    errors = []
+    for flags in (MNIST_FNAME_FLAGS, CIFAR_FNAME_FLAGS):
+        try:
+            return _parse_with(name, flags)
+        except ValueError as err:
+            errors.append(str(err))
+    raise ValueError(f"not a run's file name ({'; '.join(dict.fromkeys(errors))})")

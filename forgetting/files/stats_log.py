@@ -79,3 +79,29 @@ class StatsLog:
             raise UsageError(f"{self.path} holds {len(records)} epochs but the resume state "
                              f"expects {epochs}; start the run again without --resume")
         return records
+
+
+def peek(path):
+    """``(n_train, n_batches, data_offset, record dtype)`` from the header alone, without
+    reading the ids: what a results table needs to read single fields (``read_field``).
+    ValueError if ``path`` is no statistics log; OSError if it cannot be read."""
+    with open(path, "rb") as handle:
+        header = np.frombuffer(handle.read(_HEADER.itemsize), dtype=_HEADER)
+    if len(header) != 1 or header["magic"][0] != MAGIC:
+        raise ValueError("not a statistics log (bad header)")
+    n_train, n_batches = int(header["n_train"][0]), int(header["n_batches"][0])
+    if n_train < 0 or n_batches < 0:
+        raise ValueError("not a statistics log (negative sizes in its header)")
+    return n_train, n_batches, _HEADER.itemsize + 8 * n_train, record_dtype(n_train, n_batches)
+
+
+def read_field(path, epoch, name):
+    """Field ``name`` (e.g. ``'test_acc'``) of record ``epoch`` (0-based), read at its offset
+    without reading the rest of the log. ValueError if the log is too short to hold it."""
+    _, _, data_offset, record = peek(path)
+    field, offset = record.fields[name][:2]
+    values = np.fromfile(path, dtype=field, count=1,
+                         offset=data_offset + epoch * record.itemsize + offset)
+    if len(values) != 1:
+        raise ValueError(f"the log ends before epoch {epoch + 1}")
+    return values[0]

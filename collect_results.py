@@ -1,0 +1,97 @@
+#!/usr/bin/env python
+"""Every training run below a directory as one row of a table (CSV), and a summary over seeds.
+
+Finds runs as order_examples_by_forgetting.py does (``--input_dir``, ``--input_fname_args``)
+and reads each run's small files, never its stats pickle (forgetting/sweep/results.py). In a
+notebook: ``from collect_results import collect; df = collect('mnist_results')``.
+"""
+import argparse
+import os
+
+from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
+from forgetting.files import atomic
+from forgetting.files.outdir import check_output_dir, make_output_dir
+from forgetting.sweep.results import RESULT_COLUMNS, collect, format_summary, summarize
+
+__all__ = ["collect", "main"]
+
+
+def parse_args(argv=None):
+    parser = ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Collect every training run of run_mnist.py / run_cifar.py below --input_dir into\n"
+            "one table, one row per run: a column per file-name flag (typed), then\n"
+            f"{', '.join(RESULT_COLUMNS)}.\n"
+            "Reads each run's resume state, stats log and best_acc.txt (a few KB), never its\n"
+            "stats pickle. Prints a summary grouped by every flag but seed: runs, finished runs,\n"
+            "mean and std of the final test accuracy (%) over the finished runs."
+        ),
+        epilog=(
+            "finished: the run committed exactly --epochs epochs and its stats pickle is\n"
+            "complete. Runs still going, stopped, killed or damaged are rows with\n"
+            "finished=False and the reason in 'problem'.\n"
+            "\n"
+            "example:\n"
+            "  python collect_results.py --input_dir mnist_results \\\n"
+            "      --input_fname_args dataset mnist --output mnist_results.csv"
+        ),
+    )
+    parser.add_argument("--input_dir", required=True,
+                        help="directory searched recursively for runs (their *stats_dict.pkl)")
+    parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
+                        help="name/value pairs 'arg1 val1 arg2 val2 ...': keep a run only if its "
+                             "file name holds '<arg>_<val>__' for every pair (as the ordering "
+                             "script); default: every run")
+    parser.add_argument("--epochs", type=int, default=200,
+                        help="the --epochs the runs were started with; a run is finished when it "
+                             "has done exactly this many (default: 200, the scripts' default)")
+    parser.add_argument("--output", default="results.csv",
+                        help="the CSV file to write (default: results.csv)")
+    return parser.parse_args(argv)
+
+
+def check_args(args):
+    """Refuse bad input before reading anything, touching nothing."""
+    fname_args = args.input_fname_args or []
+    if len(fname_args) % 2:
+        raise UsageError(f"--input_fname_args takes name/value pairs (arg1 val1 arg2 val2 ...), "
+                         f"got {len(fname_args)} words: {' '.join(fname_args)}")
+    if args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    if not os.path.isdir(args.input_dir):
+        raise UsageError(f"--input_dir {args.input_dir} does not exist or is not a directory")
+    if os.path.isdir(args.output) or not os.path.basename(args.output):
+        raise UsageError(f"--output {args.output} is a directory; give a file name such as "
+                         "results.csv")
+    check_output_dir(os.path.dirname(args.output) or ".", "--output's directory")
+    return fname_args
+
+
+@exit_on_usage_error
+def main(argv=None):
+    args = parse_args(argv)
+    fname_args = check_args(args)
+    frame = collect(args.input_dir, fname_args, epochs=args.epochs)
+    if frame.empty:
+        raise UsageError(f"No input files found in {args.input_dir} that match {fname_args}")
+    make_output_dir(os.path.dirname(args.output) or ".", "--output's directory")
+    try:
+        atomic.write_text(args.output, frame.to_csv(index=False))
+    except OSError as err:
+        raise UsageError(f"cannot write --output {args.output}: {err.strerror or err}") from None
+    unfinished = frame[~frame["finished"]]
+    print(f"{len(frame)} runs ({len(frame) - len(unfinished)} finished) from {args.input_dir}; "
+          f"wrote {args.output}")
+    for _, run in unfinished.head(5).iterrows():
+        print(f"  not finished: {os.path.basename(run['path'])}: {run['problem']}")
+    if len(unfinished) > 5:
+        print(f"  ... and {len(unfinished) - 5} more (see the 'problem' column)")
+    if (frame["epochs_done"].dropna() != args.epochs).any():
+        print(f"  (runs started with another --epochs than {args.epochs}: pass theirs with "
+              "--epochs)")
+    print(format_summary(summarize(frame)))
+
+
+if __name__ == "__main__":
+    main()
