@@ -1,0 +1,137 @@
+#!/usr/bin/env python
+"""The paper's figures from your own runs: one subcommand per figure.
+
+    python plot_figures.py histogram --sorting_file mnist_results/mnist_sorted.pkl --output fig1.png
+    python plot_figures.py removal --results results.csv --output fig6.png
+    python plot_figures.py window --results results.csv --remove_n 5000 --output fig5_right.png
+
+``--output``'s extension picks the format (.png, .pdf, .svg). A new figure is one entry in
+SUBCOMMANDS: a help line, a function adding its flags, and one drawing a matplotlib Figure
+from the parsed flags (forgetting/sweep/figures.py draws the existing ones).
+"""
+import argparse
+import os
+
+from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
+from forgetting.files import safe_pickle
+from forgetting.files.outdir import check_output_dir, make_output_dir
+from forgetting.sweep import figures
+from forgetting.sweep.results import collect, read_results
+
+
+def add_table_flags(parser):
+    """Where the runs come from: a results CSV or a directory of runs (collected here)."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--results", metavar="CSV",
+                        help="a table written by collect_results.py")
+    source.add_argument("--input_dir",
+                        help="a directory of runs, collected as collect_results.py does")
+    parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
+                        help="name/value pairs 'arg1 val1 ...': keep only runs whose file name "
+                             "holds '<arg>_<val>__' for every pair")
+    parser.add_argument("--epochs", type=int, default=200,
+                        help="with --input_dir: the --epochs the runs were started with; only "
+                             "finished runs are drawn (default: 200)")
+
+
+def load_table(args):
+    """The runs the flags select, as a results DataFrame; refusals as one-line UsageErrors."""
+    pairs = args.input_fname_args or []
+    if len(pairs) % 2:
+        raise UsageError(f"--input_fname_args takes name/value pairs (arg1 val1 arg2 val2 ...), "
+                         f"got {len(pairs)} words: {' '.join(pairs)}")
+    if args.input_dir is not None:
+        if not os.path.isdir(args.input_dir):
+            raise UsageError(f"--input_dir {args.input_dir} does not exist or is not a directory")
+        frame = collect(args.input_dir, pairs, epochs=args.epochs)
+        where = args.input_dir
+    else:
+        try:
+            frame = read_results(args.results)
+        except FileNotFoundError:
+            raise UsageError(f"--results {args.results} does not exist; write it with "
+                             "collect_results.py") from None
+        except Exception as err:  # whatever pandas says about a file that is not our table
+            raise UsageError(f"--results {args.results} is not a table of collect_results.py "
+                             f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+        for name, value in zip(pairs[0::2], pairs[1::2]):  # the same rule as on file names
+            if name not in frame.columns:
+                raise UsageError(f"--input_fname_args: the table has no flag {name}")
+            frame = frame[frame[name].astype(str) == value]
+        where = args.results
+    if frame.empty:
+        raise UsageError(f"No runs found in {where} that match {pairs}")
+    return frame
+
+
+def add_histogram_flags(parser):
+    parser.add_argument("--sorting_file", nargs="+", required=True, metavar="PKL",
+                        help="one or more sorting files of order_examples_by_forgetting.py; one "
+                             "series each, labelled by its file name")
+    parser.add_argument("--max_events", type=int, default=30, metavar="N",
+                        help="the last bar holds the examples with N or more events (default: "
+                             "30); examples never learned count --epochs events per run")
+
+
+def draw_histogram(args):
+    if args.max_events < 1:
+        raise UsageError(f"--max_events must be at least 1, got {args.max_events}")
+    series = []
+    for path in args.sorting_file:
+        label = os.path.basename(path)
+        series.append((label[:-4] if label.endswith(".pkl") else label,
+                       figures.load_counts(path, safe_pickle.load)))
+    return figures.histogram_figure(series, args.max_events)
+
+
+def add_window_flags(parser):
+    add_table_flags(parser)
+    parser.add_argument("--remove_n", type=int, required=True,
+                        help="the window's size: runs with this --remove_n are drawn")
+
+
+SUBCOMMANDS = {
+    # name: (help, adds the subcommand's flags, draws the figure from the parsed flags)
+    "histogram": ("Figure 1: fraction of examples per number of forgetting events",
+                  add_histogram_flags, draw_histogram),
+    "removal": ("Figures 5 left / 6: test accuracy vs percent of the training set removed, "
+                "selected vs random", add_table_flags,
+                lambda args: figures.removal_figure(load_table(args))),
+    "window": ("Figure 5 right: test accuracy vs where a window of --remove_n removed examples "
+               "starts in the sorted order", add_window_flags,
+               lambda args: figures.window_figure(load_table(args), args.remove_n)),
+}
+
+
+def parse_args(argv=None):
+    parser = ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Draw the paper's figures from sorting files and results of your own runs.",
+        epilog=__doc__.split("\n\n")[1])
+    commands = parser.add_subparsers(dest="figure", required=True, metavar="FIGURE",
+                                     parser_class=ArgumentParser)
+    for name, (help_text, add_flags, _) in SUBCOMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        add_flags(sub)
+        sub.add_argument("--output", required=True,
+                         help="the figure file; its extension picks the format: "
+                              f"{', '.join('.' + f for f in figures.FORMATS)}")
+    return parser.parse_args(argv)
+
+
+@exit_on_usage_error
+def main(argv=None):
+    args = parse_args(argv)
+    if args.output.rsplit(".", 1)[-1].lower() not in figures.FORMATS or os.path.isdir(args.output):
+        raise UsageError(f"--output {args.output}: give a file name ending in "
+                         f"{', '.join('.' + f for f in figures.FORMATS)}")
+    directory = os.path.dirname(args.output) or "."
+    check_output_dir(directory, "--output's directory")
+    fig = SUBCOMMANDS[args.figure][2](args)
+    make_output_dir(directory, "--output's directory")
+    figures.save_figure(fig, args.output)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
