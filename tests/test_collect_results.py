@@ -1,0 +1,253 @@
+"""collect_results.py: one typed row per run, read from the run's small files; the numbers
+must equal those in the run's stats pickle (the oracle: loading the pickle, as a notebook
+would), damaged runs are rows, bad input is refused in one line."""
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from damage import damaged
+from forgetting.files.naming import (CIFAR_FNAME_FLAGS, FNAME_FLAG_TYPES, MNIST_FNAME_FLAGS,
+                                     parse_save_fname, save_fname)
+from forgetting.sweep.results import RESULT_COLUMNS, collect, read_results, summarize
+from forgetting.training.resume_state import load_state, save_state
+from run_files import mnist_fname, write_run
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = sys.executable
+TINY = ["--dataset", "mnist_5k", "--epochs", "2", "--batch_size", "128"]
+
+
+def run_script(script, *args, cwd=REPO):
+    return subprocess.run([PY, os.path.join(REPO, script), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory):
+    """Three real 2-epoch runs of run_mnist.py on the bundled digits (two seeds, and a random
+    removal of 1,000 examples) in one directory."""
+    out = tmp_path_factory.mktemp("real") / "runs"
+    for extra in (["--seed", 1], ["--seed", 2], ["--seed", 1, "--remove_n", 1000,
+                                                 "--keep_lowest_n", -1]):
+        res = run_script("run_mnist.py", *TINY, *extra, "--output_dir", out)
+        assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_rows_equal_what_the_stats_pickles_hold(real_runs):
+    frame = collect(real_runs, epochs=2)
+    assert len(frame) == 3
+    for _, row in frame.iterrows():
+        with open(row["path"], "rb") as handle:
+            stats = pickle.load(handle)
+        test, train = stats["test"][1], stats["train"][1]
+        assert row["n_train"] == sum(isinstance(k, int) for k in stats)
+        assert row["epochs_done"] == len(test) == 2
+        assert row["final_test_acc"] == test[-1]
+        assert row["best_test_acc"] == max(test)
+        assert row["best_train_acc"] == max(train)
+        assert row["finished"] and row["problem"] == ""
+        flags = parse_save_fname(os.path.basename(row["path"]))[0]
+        assert all(row[flag] == value for flag, value in flags.items())
+    removal = frame[frame["remove_n"] == 1000]
+    assert removal["n_train"].tolist() == [3000] and removal["keep_lowest_n"].tolist() == [-1]
+
+
+def test_columns_and_their_types(real_runs):
+    frame = collect(real_runs, epochs=2)
+    assert list(frame.columns) == [*MNIST_FNAME_FLAGS, *RESULT_COLUMNS]
+    assert frame["dataset"].tolist() == ["mnist_5k"] * 3
+    assert frame["no_dropout"].dtype == bool
+    for column in ("seed", "remove_n", "keep_lowest_n", "n_train", "epochs_done"):
+        assert pd.api.types.is_integer_dtype(frame[column]), column
+    for column in ("final_test_acc", "best_test_acc", "best_train_acc"):
+        assert frame[column].dtype == np.float64, column
+    assert frame["finished"].dtype == bool
+
+
+def test_unfinished_runs_say_how_far_they_got(real_runs):
+    frame = collect(real_runs, epochs=3)
+    assert not frame["finished"].any()
+    assert set(frame["problem"]) == {"2 of 3 epochs done"}
+    assert frame["final_test_acc"].notna().all()  # the accuracy so far is still reported
+
+
+def test_input_fname_args_select_as_the_ordering_script(real_runs):
+    frame = collect(real_runs, ["seed", "1"], epochs=2)
+    assert sorted(frame["remove_n"]) == [0, 1000]
+    said = []
+    collect(real_runs, ["remove_n", "1000"], epochs=2, say=said.append)
+    assert sum(line.startswith("including file: ") for line in said) == 1
+    assert sum(line.startswith("skipping file: ") for line in said) == 2
+    assert collect(real_runs, ["seed", "7"]).empty
+
+
+def test_file_name_flags_read_back_with_the_scripts_types():
+    """FNAME_FLAG_TYPES against the scripts' argparse: each flag, parsed from the command
+    line, has the type the table says, and parse_save_fname inverts save_fname."""
+    import run_cifar
+    import run_mnist
+    for module, flags, dataset in ((run_mnist, MNIST_FNAME_FLAGS, "permuted_mnist"),
+                                   (run_cifar, CIFAR_FNAME_FLAGS, "cifar100")):
+        argv = ["--output_dir", "x", "--dataset", dataset, "--sorting_file", "a__b_c"]
+        for flag in flags:
+            if FNAME_FLAG_TYPES[flag] is bool:
+                argv.append(f"--{flag}")
+            elif flag not in ("dataset", "sorting_file"):
+                argv += [f"--{flag}", "3"]
+        args = module.parse_args(argv)
+        for flag in flags:
+            assert type(getattr(args, flag)) is FNAME_FLAG_TYPES[flag], flag
+        values, extra = parse_save_fname(save_fname(args, flags) + "__stats_dict.pkl")
+        assert values == {flag: getattr(args, flag) for flag in flags} and extra == ""
+        defaults = module.parse_args(["--output_dir", "x"])
+        assert parse_save_fname(save_fname(defaults, flags))[0] == {
+            flag: getattr(defaults, flag) for flag in flags}
+
+
+def test_flags_appended_after_the_scripts_own_are_kept(tmp_path):
+    write_run(tmp_path, mnist_fname() + "__sampling_loss", [50.0])
+    frame = collect(tmp_path, epochs=1)
+    assert frame["extra_flags"].tolist() == ["sampling_loss"] and frame["finished"].all()
+
+
+def test_mixed_mnist_and_cifar_runs_keep_their_kinds(tmp_path):
+    write_run(tmp_path, mnist_fname(), [50.0])
+    cifar = ("dataset_cifar10__data_augmentation_True__cutout_False__seed_1__sorting_file_none__"
+             "remove_n_0__keep_lowest_n_0__remove_subsample_0__noise_percent_labels_0__"
+             "noise_percent_pixels_0__noise_std_pixels_0.5")
+    write_run(tmp_path, cifar, [60.0])
+    frame = collect(tmp_path, epochs=1).set_index("dataset")
+    assert frame.loc["cifar10", "noise_std_pixels"] == 0.5
+    assert pd.isna(frame.loc["cifar10", "no_dropout"]) and pd.isna(frame.loc["mnist", "cutout"])
+    assert frame["no_dropout"].dtype == "boolean" and frame["remove_subsample"].dtype == "Int64"
+
+
+def _damage(paths, kind):
+    if kind == "no resume state":
+        os.remove(paths.resume_state)
+    elif kind == "truncated resume state":
+        with open(paths.resume_state, "r+b") as handle:
+            handle.truncate(100)
+    elif kind == "no stats log":
+        os.remove(paths.stats_log)
+    elif kind == "log cut after its header":
+        with open(paths.stats_log, "r+b") as handle:
+            handle.truncate(24 + 8 * 20)
+    elif kind == "garbage log":
+        with open(paths.stats_log, "wb") as handle:
+            handle.write(b"not a log")
+    elif kind == "killed before the final pickle":
+        state = load_state(paths.resume_state)
+        state["legacy_epochs"] = 1
+        save_state(paths.resume_state, state)
+
+
+@pytest.mark.parametrize("kind, says", [
+    ("no resume state", "no resume state"),
+    ("truncated resume state", "resume state unreadable"),
+    ("no stats log", "no stats log"),
+    ("log cut after its header", "stats log unreadable"),
+    ("garbage log", "stats log unreadable"),
+    ("killed before the final pickle", "rerun it with --resume"),
+])
+def test_damaged_runs_are_rows_not_crashes(tmp_path, kind, says):
+    good = write_run(tmp_path, mnist_fname(seed=1), [40.0, 70.0, 60.0])
+    bad = write_run(tmp_path, mnist_fname(seed=2), [40.0, 70.0, 60.0])
+    _damage(bad, kind)
+    frame = collect(tmp_path, epochs=3).set_index("seed")
+    assert frame.loc[1, "finished"] and frame.loc[1, "final_test_acc"] == 60.0
+    assert not frame.loc[2, "finished"] and says in frame.loc[2, "problem"]
+    if kind == "no resume state":  # the original's best_acc.txt still gives the best
+        assert frame.loc[2, "best_test_acc"] == 70.0
+    assert good.stats == frame.loc[1, "path"]
+
+
+def test_a_stats_file_that_is_no_run_is_a_row(tmp_path):
+    write_run(tmp_path, mnist_fname(), [50.0])
+    (tmp_path / "notes_stats_dict.pkl").write_bytes(b"")
+    frame = collect(tmp_path, epochs=1)
+    bad = frame[frame["path"].str.endswith("notes_stats_dict.pkl")].iloc[0]
+    assert not bad["finished"] and "not a run's file name" in bad["problem"]
+    assert pd.isna(bad["seed"]) and frame["finished"].sum() == 1
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    """One synthetic run's directory and the bytes of its resume state and log."""
+    paths = write_run(tmp_path_factory.mktemp("pristine"), mnist_fname(), [40.0, 70.0])
+    with open(paths.resume_state, "rb") as state, open(paths.stats_log, "rb") as log:
+        return paths, state.read(), log.read()
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_randomly_damaged_files_never_crash(pristine, data):
+    paths, state, log = pristine
+    which = data.draw(st.sampled_from(["resume_state", "stats_log"]))
+    original = state if which == "resume_state" else log
+    try:
+        with open(getattr(paths, which), "wb") as handle:
+            handle.write(data.draw(damaged([original])))
+        frame = collect(os.path.dirname(paths.stats), epochs=2)
+        assert frame["path"].tolist() == [paths.stats]
+        assert frame["finished"].iloc[0] == (frame["problem"].iloc[0] == "")
+    finally:
+        with open(getattr(paths, which), "wb") as handle:
+            handle.write(original)
+
+
+def test_cli_writes_the_table_and_the_summary(real_runs, tmp_path):
+    out = tmp_path / "tables" / "results.csv"
+    res = run_script("collect_results.py", "--input_dir", real_runs, "--epochs", 2,
+                     "--output", out)
+    assert res.returncode == 0, res.stderr
+    table = read_results(out)
+    frame = collect(real_runs, epochs=2)
+    pd.testing.assert_frame_equal(table, frame)
+    assert f"3 runs (3 finished) from {real_runs}; wrote {out}" in res.stdout
+    # grouped by every flag but seed: the two full-data seeds are one group
+    summary = summarize(frame).reset_index()
+    full = summary[summary["remove_n"] == 0].iloc[0]
+    accs = frame[frame["remove_n"] == 0]["final_test_acc"]
+    assert (full["runs"], full["finished"]) == (2, 2)
+    assert full["mean_test_acc"] == pytest.approx(accs.mean())
+    assert full["std_test_acc"] == pytest.approx(accs.std())
+    assert "all runs: dataset=mnist_5k no_dropout=False sorting_file=none" in res.stdout
+    assert f"{accs.mean():.2f}" in res.stdout
+
+
+def test_notebooks_import_collect():
+    import collect_results
+    assert collect_results.collect is collect
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--input_dir", "{missing}"], "does not exist"),
+    (["--input_dir", "{runs}", "--input_fname_args", "seed"], "name/value pairs"),
+    (["--input_dir", "{runs}", "--input_fname_args", "seed", "9"], "No input files found"),
+    (["--input_dir", "{runs}", "--epochs", "0"], "--epochs must be at least 1"),
+    (["--input_dir", "{runs}", "--output", "{tmp}"], "is a directory"),
+    (["--input_dir", "{runs}", "--output", "{file}/x.csv"], "not a directory"),
+    (["--input_dir", "{runs}", "--bogus"], "unrecognized arguments"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
+    runs = tmp_path / "runs"
+    write_run(runs, mnist_fname(), [50.0])
+    (tmp_path / "file").write_text("")
+    before = sorted(os.listdir(tmp_path))
+    args = [a.format(missing=tmp_path / "missing", runs=runs, tmp=tmp_path,
+                     file=tmp_path / "file") for a in args]
+    res = run_script("collect_results.py", *args, cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr
+    assert needle in res.stderr and res.stdout == ""
+    assert sorted(os.listdir(tmp_path)) == before
