@@ -28,11 +28,12 @@ def mnist_fname(**flags):
 
 
 def write_run(output_dir, fname, test_accs, n_train=20, n_batches=2, weights=8,
-              finished_pickle=True, seed=0):
+              finished_pickle=True, seed=0, zeros=False):
     """One run with ``len(test_accs)`` committed epochs whose test accuracies are
     ``test_accs``; other numbers random. ``weights``: floats in the saved model (its
     optimizer holds as many), to give the resume state a realistic size.
     ``finished_pickle=False``: the state says the legacy pickle trails (a killed run).
+    ``zeros``: every per-example number 0 (files that copy sparsely, for benchmarks).
     Returns the RunPaths."""
     os.makedirs(output_dir, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -42,10 +43,13 @@ def write_run(output_dir, fname, test_accs, n_train=20, n_batches=2, weights=8,
     for epoch, test_acc in enumerate(test_accs):
         train_acc = np.sort(rng.uniform(0, 100, n_batches))
         best_train = max(best_train, float(train_acc.max()))
-        log.append(epoch, types.SimpleNamespace(
-            loss=rng.random(n_train, dtype=np.float32), margin=rng.normal(size=n_train),
-            acc=rng.integers(0, 2, n_train, dtype=np.uint8), train_acc=train_acc,
-            test_acc=float(test_acc)))
+        per_example = (np.zeros(n_train, np.float32), np.zeros(n_train), np.zeros(n_train, np.uint8))
+        if not zeros:
+            per_example = (rng.random(n_train, dtype=np.float32), rng.normal(size=n_train),
+                           rng.integers(0, 2, n_train, dtype=np.uint8))
+        loss, margin, acc = per_example
+        log.append(epoch, types.SimpleNamespace(loss=loss, margin=margin, acc=acc,
+                                                train_acc=train_acc, test_acc=float(test_acc)))
     epochs = len(test_accs)
     best_test = max(map(float, test_accs), default=0.0)
     save_state(paths.resume_state, {
