@@ -11,7 +11,8 @@ import os
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import atomic
 from forgetting.files.outdir import check_output_dir, make_output_dir
-from forgetting.sweep.results import RESULT_COLUMNS, collect, format_summary, summarize
+from forgetting.sweep.results import (RESULT_COLUMNS, add_selection_flags, check_selection,
+                                      collect, format_summary, summarize)
 
 __all__ = ["collect", "main"]
 
@@ -39,13 +40,7 @@ def parse_args(argv=None):
     )
     parser.add_argument("--input_dir", required=True,
                         help="directory searched recursively for runs (their *stats_dict.pkl)")
-    parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
-                        help="name/value pairs 'arg1 val1 arg2 val2 ...': keep a run only if its "
-                             "file name holds '<arg>_<val>__' for every pair (as the ordering "
-                             "script); default: every run")
-    parser.add_argument("--epochs", type=int, default=200,
-                        help="the --epochs the runs were started with; a run is finished when it "
-                             "has done exactly this many (default: 200, the scripts' default)")
+    add_selection_flags(parser)
     parser.add_argument("--output", default="results.csv",
                         help="the CSV file to write (default: results.csv)")
     return parser.parse_args(argv)
@@ -53,14 +48,7 @@ def parse_args(argv=None):
 
 def check_args(args):
     """Refuse bad input before reading anything, touching nothing."""
-    fname_args = args.input_fname_args or []
-    if len(fname_args) % 2:
-        raise UsageError(f"--input_fname_args takes name/value pairs (arg1 val1 arg2 val2 ...), "
-                         f"got {len(fname_args)} words: {' '.join(fname_args)}")
-    if args.epochs < 1:
-        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
-    if not os.path.isdir(args.input_dir):
-        raise UsageError(f"--input_dir {args.input_dir} does not exist or is not a directory")
+    fname_args = check_selection(args)
     if os.path.isdir(args.output) or not os.path.basename(args.output):
         raise UsageError(f"--output {args.output} is a directory; give a file name such as "
                          "results.csv")

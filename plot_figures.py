@@ -16,7 +16,7 @@ from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import safe_pickle
 from forgetting.files.outdir import check_output_dir, make_output_dir
 from forgetting.sweep import figures
-from forgetting.sweep.results import collect, read_results
+from forgetting.sweep.results import add_selection_flags, check_selection, collect, read_results
 
 
 def add_table_flags(parser):
@@ -26,23 +26,13 @@ def add_table_flags(parser):
                         help="a table written by collect_results.py")
     source.add_argument("--input_dir",
                         help="a directory of runs, collected as collect_results.py does")
-    parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
-                        help="name/value pairs 'arg1 val1 ...': keep only runs whose file name "
-                             "holds '<arg>_<val>__' for every pair")
-    parser.add_argument("--epochs", type=int, default=200,
-                        help="with --input_dir: the --epochs the runs were started with; only "
-                             "finished runs are drawn (default: 200)")
+    add_selection_flags(parser)
 
 
 def load_table(args):
     """The runs the flags select, as a results DataFrame; refusals as one-line UsageErrors."""
-    pairs = args.input_fname_args or []
-    if len(pairs) % 2:
-        raise UsageError(f"--input_fname_args takes name/value pairs (arg1 val1 arg2 val2 ...), "
-                         f"got {len(pairs)} words: {' '.join(pairs)}")
+    pairs = check_selection(args)
     if args.input_dir is not None:
-        if not os.path.isdir(args.input_dir):
-            raise UsageError(f"--input_dir {args.input_dir} does not exist or is not a directory")
         frame = collect(args.input_dir, pairs, epochs=args.epochs)
         where = args.input_dir
     else:

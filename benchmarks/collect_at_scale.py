@@ -92,7 +92,11 @@ def main():
     parser.add_argument("--floor_loads", type=int, default=2,
                         help="stats pickles unpickled for the floor (times R for the estimate)")
     parser.add_argument("--workdir", default=None, help="default: a temporary directory in /tmp")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke test: 50 runs of 5,000 x 20, one repeat")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.n, args.epochs, args.repeats, args.floor_loads = 50, 5_000, 20, 1, 1
 
     header(f"collect_results.py over {args.runs} runs of {args.n:,} x {args.epochs}")
     root = tempfile.mkdtemp(prefix="collect_bench_", dir=args.workdir)
@@ -117,8 +121,8 @@ def main():
         for _ in range(args.floor_loads):
             drop_cache(os.path.dirname(a_pickle))
             floor.append(run_measured([sys.executable, "-c", load, a_pickle])[0])
-        print(f"| what | median s | min-max s |")
-        print(f"|---|---|---|")
+        print("| what | median s | min-max s |")
+        print("|---|---|---|")
         print(f"| collect_results.py, cold cache | {median(cold):.2f} | {spread(cold)} |")
         print(f"| collect_results.py, warm cache | {median(warm):.2f} | {spread(warm)} |")
         print(f"| floor: pickle.load of one stats pickle | {median(floor):.2f} | {spread(floor)} |")

@@ -13,7 +13,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ("epoch_overhead.py", "stats_at_scale.py", "ordering_at_scale.py", "scaling.py")
+SCRIPTS = ("epoch_overhead.py", "stats_at_scale.py", "ordering_at_scale.py", "scaling.py",
+           "collect_at_scale.py")
 
 
 def main(argv=None):

@@ -189,8 +189,8 @@ def window_figure(frame, remove_n):
                          f"sorting file; the runs remove {starts}")
     n = dataset_size(done)
     dataset = done["dataset"].iloc[0]
-    fig, ax = _axes(f"{dataset}: removing {remove_n:,} examples ({100 * remove_n / n:.0f}% of "
-                    f"{n:,}) from one place in the sorted order",
+    fig, ax = _axes(f"{dataset}: removing a window of {remove_n:,} examples "
+                    f"({100 * remove_n / n:.0f}% of {n:,})",
                     "start of the removed window in the sorted order (% of the training set,\n"
                     "least forgotten first)", "test accuracy (%)")
     for name, group in windows.groupby("sorting_file"):

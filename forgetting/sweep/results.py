@@ -28,6 +28,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from forgetting.errors import UsageError
 from forgetting.files import stats_log
 from forgetting.files.naming import (FNAME_FLAG_TYPES, STATS_SUFFIX, RunPaths,
                                      find_stats_files, parse_save_fname)
@@ -185,3 +186,30 @@ def read_results(csv_path):
         raise ValueError(f"not a results table of collect_results.py (no {', '.join(missing)} "
                          "column)")
     return _with_types(frame)
+
+
+def add_selection_flags(parser):
+    """``--input_fname_args`` and ``--epochs``, as collect_results.py and plot_figures.py
+    take them (``--input_dir`` is each script's own: required in one, an alternative to
+    ``--results`` in the other)."""
+    parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
+                        help="name/value pairs 'arg1 val1 arg2 val2 ...': keep a run only if its "
+                             "file name holds '<arg>_<val>__' for every pair (as the ordering "
+                             "script); default: every run")
+    parser.add_argument("--epochs", type=int, default=200,
+                        help="the --epochs the runs were started with; a run is finished when it "
+                             "has done exactly this many (default: 200, the scripts' default)")
+
+
+def check_selection(args):
+    """The flat ``--input_fname_args`` list, after refusing an odd one, ``--epochs`` below 1
+    and an ``--input_dir`` (when given) that is no directory."""
+    pairs = args.input_fname_args or []
+    if len(pairs) % 2:
+        raise UsageError(f"--input_fname_args takes name/value pairs (arg1 val1 arg2 val2 ...), "
+                         f"got {len(pairs)} words: {' '.join(pairs)}")
+    if args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.input_dir is not None and not os.path.isdir(args.input_dir):
+        raise UsageError(f"--input_dir {args.input_dir} does not exist or is not a directory")
+    return pairs
