@@ -251,3 +251,29 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle)
     assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr
     assert needle in res.stderr and res.stdout == ""
     assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_the_stats_pickle_is_never_read(tmp_path):
+    """A run's row comes from its small files: an emptied 200 MB pickle changes nothing."""
+    paths = write_run(tmp_path, mnist_fname(), [40.0, 70.0, 60.0])
+    before = collect(tmp_path, epochs=3)
+    open(paths.stats, "wb").close()
+    pd.testing.assert_frame_equal(collect(tmp_path, epochs=3), before)
+    assert before["finished"].all() and before["final_test_acc"].tolist() == [60.0]
+
+
+def test_a_crafted_resume_state_cannot_run_code(tmp_path):
+    """The resume state's data.pkl is unpickled with every global inert: a file naming
+    os.system is a damaged run, and the command never runs."""
+    import zipfile
+
+    class Evil:
+        def __reduce__(self):
+            return os.system, (f"touch {tmp_path / 'pwned'}",)
+
+    paths = write_run(tmp_path, mnist_fname(), [50.0])
+    with zipfile.ZipFile(paths.resume_state, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps({"epochs_done": Evil()}, protocol=2))
+    row = collect(tmp_path, epochs=1).iloc[0]
+    assert not row["finished"] and "resume state unreadable" in row["problem"]
+    assert not (tmp_path / "pwned").exists()
