@@ -120,7 +120,7 @@ def test_removal_draws_the_mean_over_seeds_of_finished_runs(sweep_dir):
 
 def test_window_draws_each_start_and_random_as_a_band(sweep_dir):
     ax = figures.window_figure(collect(sweep_dir, epochs=2), 10).axes[0]
-    x, y = series(ax, "window by sorted")
+    x, y = series(ax, "window in sorted")
     assert list(x) == [0.0, 25.0, 50.0]
     assert list(y) == pytest.approx([np.mean([accuracy(s, 10, k) for s in (1, 2, 3)])
                                      for k in (0, 10, 20)])

@@ -26,7 +26,9 @@ FORMATS = ("png", "pdf", "svg")
 # Flags that a removal figure plots against or averages over; every other flag must have
 # one value, or the table mixes experiments.
 _REMOVAL_AXES = ("seed", "sorting_file", "remove_n", "keep_lowest_n")
-_SELECTED, _RANDOM, _FULL = "tab:blue", "tab:orange", "0.35"
+# One colour per sorting file's curve, never random removal's orange.
+_SELECTED = ("tab:blue", "tab:green", "tab:purple", "tab:red", "tab:brown", "tab:pink")
+_RANDOM, _FULL = "tab:orange", "0.35"
 
 
 def _axes(title, xlabel, ylabel):
@@ -135,6 +137,7 @@ def _mean_std(rows, by):
 
 
 def _band(ax, x, mean, std, colour, label):
+    """The mean as a line with markers, and a +-1 std band in the same colour."""
     ax.plot(x, mean, "o-", color=colour, label=label, markersize=4)
     ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.2, linewidth=0)
 
@@ -165,10 +168,10 @@ def removal_figure(frame):
     dataset = done["dataset"].iloc[0]
     fig, ax = _axes(f"{dataset}: test accuracy after removing training examples",
                     f"training examples removed (% of {n:,})", "test accuracy (%)")
-    for name, rows in selected.groupby("sorting_file"):
+    for i, (name, rows) in enumerate(selected.groupby("sorting_file")):
         x, mean, std = _mean_std(rows, "remove_n")
-        _band(ax, 100 * x / n, mean, std, _SELECTED if selected["sorting_file"].nunique() == 1
-              else None, f"selected: least forgotten first by {name} ({_seeds(rows)}, ±1 std)")
+        _band(ax, 100 * x / n, mean, std, _SELECTED[i % len(_SELECTED)],
+              f"selected: easiest first in {name} ({_seeds(rows)}, ±1 std)")
     if not random.empty:
         x, mean, std = _mean_std(random, "remove_n")
         _band(ax, 100 * x / n, mean, std, _RANDOM, f"random ({_seeds(random)}, ±1 std)")
@@ -192,12 +195,11 @@ def window_figure(frame, remove_n):
     fig, ax = _axes(f"{dataset}: removing a window of {remove_n:,} examples "
                     f"({100 * remove_n / n:.0f}% of {n:,})",
                     "start of the removed window in the sorted order (% of the training set,\n"
-                    "least forgotten first)", "test accuracy (%)")
-    for name, group in windows.groupby("sorting_file"):
+                    "easiest first)", "test accuracy (%)")
+    for i, (name, group) in enumerate(windows.groupby("sorting_file")):
         x, mean, std = _mean_std(group, "keep_lowest_n")
-        _band(ax, 100 * x / n, mean, std,
-              _SELECTED if windows["sorting_file"].nunique() == 1 else None,
-              f"window by {name} ({_seeds(group)}, ±1 std)")
+        _band(ax, 100 * x / n, mean, std, _SELECTED[i % len(_SELECTED)],
+              f"window in {name} ({_seeds(group)}, ±1 std)")
     random = rows[rows["keep_lowest_n"] < 0]["final_test_acc"]
     if not random.empty:
         mean, std = random.mean(), (random.std() if len(random) > 1 else 0.0)
