@@ -19,6 +19,12 @@ checked before anything is written; bad input is one ``error:`` line and exit st
 Output lines: ``including file: <name>`` / ``skipping file: <name>`` for every file whose
 name ends in ``stats_dict.pkl`` (other files are passed over silently, as the original
 script did), then ``Number of unforgettable examples: K``.
+
+Notebooks written for the original import its functions from here, with the original's
+arguments and return values: ``compute_forgetting_statistics(diag_stats, npresentations)``,
+``sort_examples_by_forgetting(unlearned_per_presentation_all, first_learned_all,
+npresentations)`` (both in forgetting/scores/original.py) and ``check_filename(fname,
+args_list)``. Importing this module runs nothing.
 """
 import argparse
 import os
@@ -28,10 +34,14 @@ import numpy as np
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files.atomic import write_pickle
-from forgetting.files.naming import find_stats_files
+from forgetting.files.naming import find_stats_files, has_fname_args
 from forgetting.files.outdir import check_output_dir, make_output_dir
 from forgetting.scores import forgetting_counts, max_loss_increase, sort_by_score
+from forgetting.scores.original import compute_forgetting_statistics, sort_examples_by_forgetting
 from forgetting.scores.stats_arrays import load_run_arrays
+
+# What notebooks written for the original import from this script (see the docstring).
+__all__ = ["check_filename", "compute_forgetting_statistics", "main", "sort_examples_by_forgetting"]
 
 
 def parse_args(argv=None):
@@ -93,6 +103,16 @@ def parse_args(argv=None):
         "Increase (mean over runs of max_t loss[t+1] - loss[t]); created if missing",
     )
     return parser.parse_args(argv)
+
+
+def check_filename(fname, args_list):
+    """The original's filter: 1 if ``fname`` holds ``'<arg>_<val>__'`` for every pair of
+    ``args_list`` (``[arg1, val1, arg2, val2, ...]``, or None for no filter), else print
+    ``skipping file: <fname>`` and return 0."""
+    if args_list is None or has_fname_args(fname, args_list):
+        return 1
+    print('skipping file: ' + fname)
+    return 0
 
 
 def score_run(path, epochs, with_mli):

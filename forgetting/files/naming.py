@@ -78,17 +78,20 @@ class RunPaths:
                             self.checkpoint) if p is not None]
 
 
-def matches_fname_args(file_name, fname_args):
-    """True when ``file_name`` is a stats file holding ``f'{arg}_{val}__'`` for every pair.
+def has_fname_args(file_name, fname_args):
+    """True when ``file_name`` holds ``f'{arg}_{val}__'`` for every pair of ``fname_args``.
 
     ``fname_args`` is the flat ``[arg1, val1, arg2, val2, ...]`` list of
     ``--input_fname_args``. The trailing ``__`` is what keeps ``seed_1__`` from matching
     ``seed_11__``.
     """
-    if not file_name.endswith(STATS_ENDING):
-        return False
     pairs = zip(fname_args[0::2], fname_args[1::2])
     return all(f"{arg}_{val}__" in file_name for arg, val in pairs)
+
+
+def matches_fname_args(file_name, fname_args):
+    """True when ``file_name`` is a stats file (``STATS_ENDING``) with every ``fname_args`` pair."""
+    return file_name.endswith(STATS_ENDING) and has_fname_args(file_name, fname_args)
 
 
 def find_stats_files(input_dir, fname_args, say=print):

@@ -28,6 +28,7 @@ class RunArrays(NamedTuple):
     accs: np.ndarray  # int8 (n, p), 0/1, padded with 0 past lengths[i]
     losses: Optional[np.ndarray]  # float64 (n, p), padded with 0.0; None when not asked for
     lengths: np.ndarray  # int64 (n,), presentations kept per example (<= epochs)
+    margins: Optional[np.ndarray] = None  # float64 (n, p) like losses; None unless asked for
 
 
 def _as_id(key):
@@ -91,14 +92,15 @@ def _int_bits_matrix(rows, epochs):
     return matrix.astype(np.int8), np.full(n, matrix.shape[1], dtype=np.int64)
 
 
-def stats_to_arrays(stats, epochs, with_losses=True):
+def stats_to_arrays(stats, epochs, with_losses=True, with_margins=False):
     """A loaded stats dict as ``RunArrays``, truncated to ``epochs`` presentations.
 
     ``stats`` maps example id (Python int or numpy integer) to ``[losses, accs,
     margins]`` (three sequences, one entry per presentation); string keys (``'train'``,
     ``'test'``) are skipped. Accuracies must be 0/1 and each example must have as many
     losses as accuracies. Raises ``StatsFormatError`` saying what is wrong otherwise.
-    ``with_losses=False`` skips building (and checking) the loss matrix.
+    ``with_losses=False`` skips building (and checking) the loss matrix; ``with_margins=True``
+    builds the margin matrix too (checked the same way).
     """
     if not isinstance(stats, dict):
         raise StatsFormatError(f"it holds a {type(stats).__name__}, not a dict")
@@ -131,17 +133,23 @@ def stats_to_arrays(stats, epochs, with_losses=True):
         if not ((accs == 0) | (accs == 1)).all():
             raise StatsFormatError("an accuracy is not 0 or 1")
         accs = accs.astype(np.int8)
-    losses = None
-    if with_losses:
-        losses, loss_lengths = _matrix([rec[0] for rec in records], epochs, np.float64, "losses")
-        mismatch = np.flatnonzero(loss_lengths != lengths)
-        if mismatch.size:
-            i = mismatch[0]
-            raise StatsFormatError(
-                f"example {ids[i]} has {loss_lengths[i]} losses but {lengths[i]} accuracies"
-                f" in its first {epochs} presentations"
-            )
-    return RunArrays(ids=ids, accs=accs, losses=losses, lengths=lengths)
+    losses = _float_matrix(records, 0, "losses", ids, lengths, epochs) if with_losses else None
+    margins = _float_matrix(records, 2, "margins", ids, lengths, epochs) if with_margins else None
+    return RunArrays(ids=ids, accs=accs, losses=losses, lengths=lengths, margins=margins)
+
+
+def _float_matrix(records, part, what, ids, lengths, epochs):
+    """Part ``part`` of every record as a padded float64 matrix, with as many entries per
+    example as it has accuracies (else StatsFormatError naming the example)."""
+    matrix, part_lengths = _matrix([rec[part] for rec in records], epochs, np.float64, what)
+    mismatch = np.flatnonzero(part_lengths != lengths)
+    if mismatch.size:
+        i = mismatch[0]
+        raise StatsFormatError(
+            f"example {ids[i]} has {part_lengths[i]} {what} but {lengths[i]} accuracies"
+            f" in its first {epochs} presentations"
+        )
+    return matrix
 
 
 # Key types that are example ids as they are: what the training scripts (int) and the original
