@@ -140,7 +140,8 @@ def main(argv=None):
                 "batch_size": args.batch_size, "model": args.model, "n_holes": args.n_holes,
                 "length": args.length, "amp": args.amp},
         lr_for_epoch=lr_for_epoch, generator=generator, amp=args.amp,
-        resume=args.resume, say=lambda msg: print(msg, flush=True))
+        resume=args.resume, say=lambda msg: print(msg, flush=True),
+        progress_every=args.progress_every)
     run_job(job)
 
 

@@ -70,7 +70,8 @@ def main(argv=None):
         batch_size=args.batch_size, epochs=args.epochs, device=device,
         paths=RunPaths.for_run(args.output_dir, fname),
         config={"batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum},
-        resume=args.resume, say=lambda msg: print(msg, flush=True))
+        resume=args.resume, say=lambda msg: print(msg, flush=True),
+        progress_every=args.progress_every)
     run_job(job)
 
 

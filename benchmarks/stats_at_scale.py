@@ -83,7 +83,7 @@ def make_fake_epoch(n, epoch_seconds, record_times):
 
     pool_losses = [F.cross_entropy(o, t, reduction="none") for o, t in zip(pool, pool_targets)]
 
-    def fake_train_epoch(job, recorder, epoch, order):
+    def fake_train_epoch(job, recorder, epoch, order, progress=None):
         started = time.perf_counter()
         recording = 0.0
         for batch_index, start in enumerate(range(0, n, BATCH)):
@@ -101,7 +101,8 @@ def make_fake_epoch(n, epoch_seconds, record_times):
     def fake_evaluate(job):
         time.sleep((1 - TRAIN_SHARE) * epoch_seconds)   # the GPU's test pass
         epoch = len(record_times)
-        return round(95.0 * (1 - np.exp(-epoch / 30.0)) + np.random.RandomState(epoch).uniform(-1, 1), 2)
+        acc = round(95.0 * (1 - np.exp(-epoch / 30.0)) + np.random.RandomState(epoch).uniform(-1, 1), 2)
+        return acc, 1.0   # (test accuracy, mean test loss), as loop.evaluate returns
 
     return fake_train_epoch, fake_evaluate
 

@@ -46,6 +46,9 @@ def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
                            "on a GPU")
     parser.add_argument("--threads", type=int, default=None,
                         help=f"CPU threads for PyTorch (default: {threads_default})")
+    parser.add_argument("--progress_every", type=float, default=30.0, metavar="SECONDS",
+                        help="progress within an epoch on stderr: a bar when stderr is a terminal, "
+                             "else at most one line every SECONDS (default: 30); 0 shows none")
     parser.set_defaults(cpu_threads=cpu_threads)
 
 
@@ -57,6 +60,8 @@ def check_common_flags(args):
             raise UsageError(f"--{name} is {getattr(args, name)}; it must be at least 1")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads is {args.threads}; it must be at least 1")
+    if not args.progress_every >= 0:   # also refuses nan
+        raise UsageError(f"--progress_every is {args.progress_every}; it must be 0 (none) or more seconds")
     check_output_dir(args.output_dir)
     check_removal_flags(args.remove_n, args.keep_lowest_n, args.sorting_file,
                         getattr(args, "remove_subsample", 0))

@@ -4,7 +4,11 @@ Per epoch (SPEC section 3): the sampler gives the batch order (the original's fr
 ``numpy.random.permutation``); each batch is an index gather from the device-resident training
 set; the per-example statistics are recorded BEFORE the optimiser step; then the test set is
 evaluated. Durability (resume, commit thread, legacy pickle, signals) is the ``RunSaver``'s job
-(training/saver.py).
+(training/saver.py); progress within an epoch is ``EpochProgress``'s (training/progress.py).
+
+What it says (``job.say``): the original's ``Training on N examples`` once, then per epoch the
+original's ``Validation Epoch`` line (0-based epoch, mean test loss, test accuracy; users grep
+logs for both) and our one-line summary.
 """
 import contextlib
 import dataclasses
@@ -16,11 +20,13 @@ import numpy as np
 import torch
 
 from forgetting.files.naming import RunPaths
+from forgetting.training.progress import EpochProgress
 from forgetting.training.recorder import EpochRecorder
 from forgetting.training.sampling import UniformOrder
 from forgetting.training.saver import RunSaver, RunStopped, os_errors_stop_the_run
 
 EVAL_BATCH = 1000
+VALIDATION_LINE = "\n| Validation Epoch #%d\t\t\tLoss: %.4f Acc@1: %.2f%%"   # the original's text
 
 
 @dataclasses.dataclass
@@ -49,6 +55,7 @@ class TrainingJob:
     amp: bool = False
     resume: bool = False
     say: Callable = print      # progress messages for the user
+    progress_every: float = 30.0   # seconds between progress lines within an epoch (0: none)
     sampler: object = dataclasses.field(default_factory=UniformOrder)
 
 
@@ -59,19 +66,24 @@ def _autocast(job):
 
 
 def evaluate(job):
-    """Test accuracy in percent (eval mode, one host sync)."""
+    """``(test accuracy in percent, mean test loss)`` in eval mode, with one host sync."""
     job.model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=job.device)
+    loss_sum = torch.zeros((), dtype=torch.float32, device=job.device)
     with torch.no_grad(), _autocast(job):
         for start in range(0, len(job.test_y), EVAL_BATCH):
+            targets = job.test_y[start:start + EVAL_BATCH]
             outputs = job.model(job.prepare_test(job.test_x[start:start + EVAL_BATCH]))
-            correct += (outputs.argmax(dim=1) == job.test_y[start:start + EVAL_BATCH]).sum()
-    return 100.0 * correct.item() / len(job.test_y)
+            correct += (outputs.argmax(dim=1) == targets).sum()
+            loss_sum += job.loss_fn(outputs.float(), targets).sum()
+    # float32 holds the count exactly (test sets are far below 2**24 examples)
+    correct, loss_sum = torch.stack([correct.to(torch.float32), loss_sum]).tolist()
+    return 100.0 * int(correct) / len(job.test_y), loss_sum / len(job.test_y)
 
 
-def train_epoch(job, recorder, epoch, order):
+def train_epoch(job, recorder, epoch, order, progress=None):
     """One pass over the training positions ``order`` (device int64), batch by batch,
-    recording every example before the optimiser step."""
+    recording every example before the optimiser step; ``progress.batch_done`` after each."""
     if job.lr_for_epoch is not None:
         for group in job.optimizer.param_groups:
             group["lr"] = job.lr_for_epoch(epoch)
@@ -87,6 +99,8 @@ def train_epoch(job, recorder, epoch, order):
         recorder.record(batch_index, positions, outputs, targets, losses)
         losses.mean().backward()
         job.optimizer.step()
+        if progress is not None:
+            progress.batch_done(batch_index + 1)
 
 
 @os_errors_stop_the_run
@@ -100,15 +114,19 @@ def run_training(job):
         saver.report_finished()
         return
     recorder = EpochRecorder(len(job.train_ids), job.batch_size, job.device)
+    job.say('Training on ' + str(len(job.train_ids)) + ' examples')
     with saver.stop_safely():
         for epoch in range(saver.epochs_done, job.epochs):
             started = time.perf_counter()
             order = job.sampler.epoch_order(epoch, len(job.train_ids), job.device)
-            train_epoch(job, recorder, epoch, order)
+            n_batches = -(-len(order) // job.batch_size)
+            with EpochProgress(recorder, epoch, job.epochs, n_batches, job.progress_every) as progress:
+                train_epoch(job, recorder, epoch, order, progress)
             saver.start_weight_copy(epoch)
-            test_acc = evaluate(job)
+            test_acc, test_loss = evaluate(job)
             stats = recorder.to_host(test_acc)
             saver.commit(epoch, stats)
+            job.say(VALIDATION_LINE % (epoch, test_loss, test_acc))
             job.say(f"epoch {epoch + 1}/{job.epochs} | train acc {stats.train_acc[-1]:.2f}% | "
                     f"test acc {test_acc:.2f}% | {time.perf_counter() - started:.2f} s")
 

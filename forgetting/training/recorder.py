@@ -89,3 +89,13 @@ class EpochRecorder:
             train_acc=100.0 * cum_correct / cum_seen,
             test_acc=float(test_acc),
         )
+
+    def presented(self, n_batches):
+        """How many presentations the epoch's first ``n_batches`` batches recorded."""
+        return min(n_batches * self.batch_size, self.n_train)
+
+    def totals(self, start, end):
+        """Summed loss and number classified correctly over presentations ``start:end`` of the
+        epoch, as a float32 device tensor of 2 (no host sync; progress display reads it)."""
+        correct = (self.outputs[start:end].argmax(dim=1) == self.targets[start:end]).sum()
+        return torch.stack([self.loss[start:end].sum(), correct.to(torch.float32)])
