@@ -32,8 +32,9 @@ def parse_args(argv=None):
     parser.add_argument("--dataset", default="cifar10", choices=CIFAR_DATASETS,
                         help="torchvision's CIFAR-10 or CIFAR-100 under --data_dir, downloaded when "
                              "missing (default: cifar10); in the file name")
-    parser.add_argument("--model", default="resnet18", choices=sorted(CIFAR_MODELS),
-                        help="resnet18 or wideresnet (28-10, dropout 0.3) (default: resnet18)")
+    parser.add_argument("--model", default="resnet18", choices=list(CIFAR_MODELS),
+                        help="the original's networks: " + ", ".join(CIFAR_MODELS) + " (CIFAR "
+                             "ResNets; wideresnet is WRN-28-10, dropout 0.3) (default: resnet18)")
     parser.add_argument("--batch_size", type=int, default=128,
                         help="training batch size (default: 128)")
     parser.add_argument("--epochs", type=int, default=200, help="epochs to train (default: 200)")

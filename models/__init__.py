@@ -1,16 +1,20 @@
-"""The networks: MnistNet for run_mnist.py, ResNet18 and WideResNet for run_cifar.py.
+"""The networks: MnistNet for run_mnist.py; the original's ResNets and WideResNet for run_cifar.py.
 
 ``build_cifar_model(name, num_classes)`` is what run_cifar.py's ``--model`` maps to.
 """
 from torch import nn
 
 from .mnist_net import MnistNet
-from .resnet import ResNet18
+from .resnet import ResNet18, ResNet34, ResNet50, ResNet101, ResNet152
 from .wide_resnet import WideResNet, WideResNet28_10
 
 # --model name -> constructor taking num_classes.
 CIFAR_MODELS = {
     "resnet18": ResNet18,
+    "resnet34": ResNet34,
+    "resnet50": ResNet50,
+    "resnet101": ResNet101,
+    "resnet152": ResNet152,
     "wideresnet": WideResNet28_10,
 }
 
@@ -25,4 +29,5 @@ def build_cifar_model(name: str, num_classes: int) -> nn.Module:
     return constructor(num_classes)
 
 
-__all__ = ["MnistNet", "ResNet18", "WideResNet", "WideResNet28_10", "CIFAR_MODELS", "build_cifar_model"]
+__all__ = ["MnistNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "WideResNet",
+           "WideResNet28_10", "CIFAR_MODELS", "build_cifar_model"]

@@ -3,7 +3,10 @@
 Input  (B, 3, 32, 32) float, already normalised.
 Output (B, num_classes) logits.
 
-WRN-28-10 (the default) has about 36.5 M parameters for 10 classes.
+WRN-28-10 (the default) has about 36.5 M parameters for 10 classes. The parameter names are
+the original's (its Cutout/model/wide_resnet.py): ``conv1``, ``block1.layer.0.bn1`` ...
+``block3.layer.3.conv2``, ``blockN.layer.0.convShortcut``, ``bn1``, ``fc``; a state_dict saved
+by the original's code loads with ``strict=True``.
 """
 import torch
 import torch.nn.functional as F
@@ -26,15 +29,26 @@ class WideBasicBlock(nn.Module):
         self.drop = nn.Dropout(p=dropout) if dropout > 0 else nn.Identity()
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
         self.equal_in_out = stride == 1 and in_planes == planes
-        self.shortcut = (None if self.equal_in_out
-                         else nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False))
+        self.convShortcut = (None if self.equal_in_out
+                             else nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = F.relu(self.bn1(x))
-        shortcut = x if self.equal_in_out else self.shortcut(pre)
+        shortcut = x if self.equal_in_out else self.convShortcut(pre)
         out = self.conv1(pre)
         out = self.conv2(self.drop(F.relu(self.bn2(out))))
         return out + shortcut
+
+
+class NetworkBlock(nn.Module):
+    """A group of blocks, held as ``.layer`` (a Sequential) as the original's code named it."""
+
+    def __init__(self, blocks):
+        super().__init__()
+        self.layer = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)
 
 
 class WideResNet(nn.Module):
@@ -62,10 +76,10 @@ class WideResNet(nn.Module):
             for s in [stride] + [1] * (n - 1):
                 blocks.append(WideBasicBlock(in_planes, planes, s, dropout))
                 in_planes = planes
-            groups.append(nn.Sequential(*blocks))
+            groups.append(NetworkBlock(blocks))
         self.block1, self.block2, self.block3 = groups
-        self.bn = nn.BatchNorm2d(in_planes)
-        self.linear = nn.Linear(in_planes, num_classes)
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.fc = nn.Linear(in_planes, num_classes)
 
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -79,9 +93,9 @@ class WideResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
         out = self.block3(self.block2(self.block1(out)))
-        out = F.relu(self.bn(out))
+        out = F.relu(self.bn1(out))
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)   # (B, 64k)
-        return self.linear(out)                          # (B, num_classes)
+        return self.fc(out)                              # (B, num_classes)
 
 
 def WideResNet28_10(num_classes: int = 10) -> WideResNet:

@@ -74,9 +74,9 @@ def test_wide_resnet_init(wrn):
     assert len(bns) == 2 * 12 + 1
     for bn in bns:
         assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
-    assert torch.all(wrn.linear.bias == 0)
+    assert torch.all(wrn.fc.bias == 0)
     # He-normal, fan_out: std sqrt(2 / (k*k*out_channels)); check the largest conv.
-    conv = wrn.block3[1].conv2
+    conv = wrn.block3.layer[1].conv2
     expected_std = (2.0 / (3 * 3 * conv.out_channels)) ** 0.5
     assert abs(conv.weight.std().item() / expected_std - 1) < 0.02
     assert all(m.bias is None for m in wrn.modules() if isinstance(m, nn.Conv2d))
@@ -91,8 +91,160 @@ def test_small_wide_resnet_uses_dropout_only_in_training():
 
 
 def test_build_cifar_model():
-    assert set(CIFAR_MODELS) == {"resnet18", "wideresnet"}
+    assert list(CIFAR_MODELS) == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wideresnet"]
     model = build_cifar_model("resnet18", 100)
     assert model.linear.out_features == 100
-    with pytest.raises(KeyError, match="resnet18, wideresnet"):
+    with pytest.raises(KeyError, match="resnet101, resnet152, resnet18, resnet34, resnet50, wideresnet"):
         build_cifar_model("vgg", 10)
+
+
+def test_run_cifar_help_names_every_model(capsys):
+    import run_cifar
+    with pytest.raises(SystemExit):
+        run_cifar.parse_args(["--help"])
+    model_help = " ".join(capsys.readouterr().out.split("--model {", 2)[2].split())
+    for name in CIFAR_MODELS:
+        assert name in model_help.split("(default")[0]
+    assert run_cifar.parse_args(["--model", "resnet152", "--output_dir", "x"]).model == "resnet152"
+
+
+# ----------------------------------------------------------------------------- the original's names
+# A state_dict saved by the original's code (its Cutout/model/resnet.py and wide_resnet.py) must
+# load with strict=True. The expected keys and shapes are re-enacted here from the original's
+# structure, independently of models/.
+
+def bn_entries(name, planes):
+    return {f"{name}.weight": (planes,), f"{name}.bias": (planes,), f"{name}.running_mean": (planes,),
+            f"{name}.running_var": (planes,), f"{name}.num_batches_tracked": ()}
+
+
+def original_resnet_entries(bottleneck, num_blocks, num_classes=10):
+    """Key -> shape of the original's ResNet(block, num_blocks, num_classes)."""
+    expansion = 4 if bottleneck else 1
+    entries = {"conv1.weight": (64, 3, 3, 3), **bn_entries("bn1", 64)}
+    in_planes = 64
+    for stage, (planes, stride, n) in enumerate(zip((64, 128, 256, 512), (1, 2, 2, 2), num_blocks), 1):
+        for index, s in enumerate([stride] + [1] * (n - 1)):
+            name = f"layer{stage}.{index}"
+            if bottleneck:
+                convs = [(in_planes, planes, 1), (planes, planes, 3), (planes, planes * 4, 1)]
+            else:
+                convs = [(in_planes, planes, 3), (planes, planes, 3)]
+            for k, (cin, cout, size) in enumerate(convs, 1):
+                entries[f"{name}.conv{k}.weight"] = (cout, cin, size, size)
+                entries.update(bn_entries(f"{name}.bn{k}", cout))
+            if s != 1 or in_planes != planes * expansion:
+                entries[f"{name}.shortcut.0.weight"] = (planes * expansion, in_planes, 1, 1)
+                entries.update(bn_entries(f"{name}.shortcut.1", planes * expansion))
+            in_planes = planes * expansion
+    entries.update({"linear.weight": (num_classes, 512 * expansion), "linear.bias": (num_classes,)})
+    return entries
+
+
+class OriginalWideBlock(nn.Module):
+    """The original's WRN BasicBlock: its names and its forward."""
+
+    def __init__(self, in_planes, out_planes, stride, drop_rate):
+        super().__init__()
+        self.bn1, self.relu1 = nn.BatchNorm2d(in_planes), nn.ReLU()
+        self.conv1 = nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2, self.relu2 = nn.BatchNorm2d(out_planes), nn.ReLU()
+        self.conv2 = nn.Conv2d(out_planes, out_planes, 3, stride=1, padding=1, bias=False)
+        self.drop_rate = drop_rate
+        self.equal_in_out = in_planes == out_planes
+        self.convShortcut = None if self.equal_in_out else nn.Conv2d(in_planes, out_planes, 1, stride=stride,
+                                                                      bias=False)
+
+    def forward(self, x):
+        if self.equal_in_out:
+            out = self.conv1(self.relu1(self.bn1(x)))
+        else:
+            x = self.relu1(self.bn1(x))
+            out = self.conv1(x)
+        out = torch.nn.functional.dropout(self.relu2(self.bn2(out)), p=self.drop_rate, training=self.training)
+        out = self.conv2(out)
+        return (x if self.equal_in_out else self.convShortcut(x)) + out
+
+
+class OriginalNetworkBlock(nn.Module):
+    def __init__(self, n, in_planes, out_planes, stride, drop_rate):
+        super().__init__()
+        self.layer = nn.Sequential(*[OriginalWideBlock(in_planes if i == 0 else out_planes, out_planes,
+                                                       stride if i == 0 else 1, drop_rate) for i in range(n)])
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+class OriginalWideResNet(nn.Module):
+    def __init__(self, depth, num_classes, widen_factor, drop_rate):
+        super().__init__()
+        channels = [16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
+        n = (depth - 4) // 6
+        self.conv1 = nn.Conv2d(3, channels[0], 3, stride=1, padding=1, bias=False)
+        self.block1 = OriginalNetworkBlock(n, channels[0], channels[1], 1, drop_rate)
+        self.block2 = OriginalNetworkBlock(n, channels[1], channels[2], 2, drop_rate)
+        self.block3 = OriginalNetworkBlock(n, channels[2], channels[3], 2, drop_rate)
+        self.bn1, self.relu = nn.BatchNorm2d(channels[3]), nn.ReLU()
+        self.fc = nn.Linear(channels[3], num_classes)
+        self.channels = channels[3]
+
+    def forward(self, x):
+        out = self.block3(self.block2(self.block1(self.conv1(x))))
+        out = torch.nn.functional.avg_pool2d(self.relu(self.bn1(out)), 8)
+        return self.fc(out.view(-1, self.channels))
+
+
+def random_state(entries, seed):
+    """A state_dict with the given key -> shape, random values (positive running variances)."""
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape in entries.items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(7)
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=generator) + 0.5
+        else:
+            state[key] = torch.randn(shape, generator=generator) * 0.1
+    return state
+
+
+def shapes(model):
+    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("name, bottleneck, num_blocks", [
+    ("resnet18", False, (2, 2, 2, 2)), ("resnet34", False, (3, 4, 6, 3)), ("resnet50", True, (3, 4, 6, 3)),
+    ("resnet101", True, (3, 4, 23, 3)), ("resnet152", True, (3, 8, 36, 3))])
+def test_resnets_have_the_original_keys_and_shapes(name, bottleneck, num_blocks):
+    with torch.device("meta"):   # shapes only: no memory, no init cost
+        model = build_cifar_model(name, 100)
+    assert shapes(model) == original_resnet_entries(bottleneck, num_blocks, 100)
+
+
+@pytest.mark.parametrize("name, bottleneck, num_blocks", [("resnet18", False, (2, 2, 2, 2)),
+                                                          ("resnet50", True, (3, 4, 6, 3))])
+def test_an_original_resnet_state_dict_loads_strictly(name, bottleneck, num_blocks):
+    state = random_state(original_resnet_entries(bottleneck, num_blocks), seed=1)
+    model = build_cifar_model(name, 10)
+    model.load_state_dict(state, strict=True)
+    assert all(torch.equal(model.state_dict()[key], value) for key, value in state.items())
+    with torch.no_grad():
+        assert model.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_wide_resnet_28_10_has_the_original_keys_and_shapes():
+    with torch.device("meta"):
+        ours, original = build_cifar_model("wideresnet", 100), OriginalWideResNet(28, 100, 10, 0.3)
+    assert list(shapes(ours).items()) == list(shapes(original).items())
+
+
+def test_an_original_wide_resnet_state_dict_loads_strictly_and_computes_the_same():
+    original = OriginalWideResNet(depth=10, num_classes=10, widen_factor=2, drop_rate=0.3)
+    state = random_state(shapes(original), seed=2)
+    original.load_state_dict(state, strict=True)
+    ours = WideResNet(depth=10, num_classes=10, widen_factor=2, dropout=0.3)
+    ours.load_state_dict(original.state_dict(), strict=True)
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(ours.eval()(x), original.eval()(x), rtol=1e-5, atol=1e-5)
