@@ -45,8 +45,7 @@ def compute_forgetting_statistics(diag_stats, npresentations):
     wrong = real & ~correct
 
     example_rows, columns = np.nonzero(events)       # row-major: each example's in order
-    splits = np.cumsum(np.bincount(example_rows, minlength=n))[:-1]
-    unlearned = np.split(columns + 1, splits)        # 0-based column -> 1-based presentation
+    unlearned = _pieces(columns + 1, np.bincount(example_rows, minlength=n))   # 1-based
     unlearned_per_presentation = {
         key: (presentations if presentations.size else []) for key, presentations in zip(keys, unlearned)
     }
@@ -61,8 +60,15 @@ def compute_forgetting_statistics(diag_stats, npresentations):
         first[row] = np.nan
     first_learned = dict(zip(keys, first))
 
-    margins_per_presentation = dict(zip(keys, np.split(margins[real], np.cumsum(lengths)[:-1])))
+    margins_per_presentation = dict(zip(keys, _pieces(margins[real], lengths)))
     return presentations_needed_to_learn, unlearned_per_presentation, margins_per_presentation, first_learned
+
+
+def _pieces(flat, sizes):
+    """``flat`` cut into consecutive views of ``sizes[i]`` entries: np.split, but the slices
+    are made by map in C, without np.split's per-piece Python work (about a third of the time)."""
+    ends = np.cumsum(sizes)
+    return list(map(flat.__getitem__, map(slice, (ends - sizes).tolist(), ends.tolist())))
 
 
 def sort_examples_by_forgetting(unlearned_per_presentation_all, first_learned_all, npresentations):
