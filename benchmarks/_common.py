@@ -83,3 +83,18 @@ def machine_line():
 def header(title):
     print(f"\n== {title} ==", flush=True)
     print(machine_line(), flush=True)
+
+
+def parse_size_args(doc, argv, repeats):
+    """``--n`` x ``--epochs`` (default 50,000 x 200), ``--repeats`` and ``--quick`` (5,000 x 20,
+    at most 2 repeats: a smoke test), for benchmarks sized like one CIFAR-10 run."""
+    import argparse
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=50000)
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--quick", action="store_true", help="5,000 x 20, at most 2 repeats (smoke test)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.epochs, args.repeats = 5000, 20, min(args.repeats, 2)
+    return args

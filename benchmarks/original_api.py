@@ -6,9 +6,8 @@ forgetting/scores/original.py) against a plain loop over the dict, one example a
 One synthetic run of n x E (default 50,000 x 200) as the dict ``pickle.load`` gives:
 * ``compute_forgetting_statistics(stats, E)``;
 * ``sort_examples_by_forgetting`` over 5 runs' dicts (the same run 5 times).
-Prints medians of ``--repeats`` for ours and one timing of the loop (it is slow).
+Prints CPU seconds: medians of ``--repeats`` for ours, one timing of the loop (it is slow).
 """
-import argparse
 import contextlib
 import io
 import os
@@ -18,7 +17,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import REPO, header, median, spread  # noqa: E402
+from _common import REPO, header, median, parse_size_args, spread  # noqa: E402
 from ordering_at_scale import synthetic_records  # noqa: E402
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
@@ -29,10 +28,10 @@ from forgetting.scores.original import compute_forgetting_statistics, sort_examp
 
 
 def timed(function, *args):
-    started = time.perf_counter()
+    started = time.process_time()   # CPU time: the machine is shared with other jobs
     with contextlib.redirect_stdout(io.StringIO()):   # the sort prints a line
         result = function(*args)
-    return time.perf_counter() - started, result
+    return time.process_time() - started, result
 
 
 def loop_sort(unlearned_all, first_all, npresentations):
@@ -43,14 +42,7 @@ def loop_sort(unlearned_all, first_all, npresentations):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=50000)
-    parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="5,000 x 20 (smoke test)")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.n, args.epochs = 5000, 20
+    args = parse_size_args(__doc__, argv, repeats=3)
     header(f"the original's ordering functions, {args.n:,} x {args.epochs}")
     stats = build_stats_dict(np.arange(args.n), synthetic_records(args.n, args.epochs, seed=0))
     ours = [timed(compute_forgetting_statistics, stats, args.epochs) for _ in range(args.repeats)]
