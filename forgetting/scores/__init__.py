@@ -2,7 +2,9 @@
 
 - ``stats_arrays``: a stats pickle's dict as ``RunArrays`` (ids, accs, losses, lengths);
 - ``forgetting``: forgetting event counts (the paper); ``mli``: Max Loss Increase;
-- ``ranking``: the sorting file's order (ascending score, ties by id).
+- ``ranking``: the sorting file's order (ascending score, ties by id);
+- ``original``: the original ordering script's notebook functions, on these arrays;
+- ``tables``: stats and sorting files as pandas DataFrames (``forgetting.load_stats``/``load_sorting``).
 """
 from forgetting.scores.forgetting import forgetting_counts
 from forgetting.scores.mli import max_loss_increase
