@@ -17,14 +17,14 @@ no longer test that the real loader accepts CIFAR's format.
 """
 import hashlib
 import json
-import os
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO, call_main
+
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR100_FOLDER = "cifar-100-python"
 
@@ -54,16 +54,24 @@ def synthetic_split(n, num_classes, seed):
     return images, labels
 
 
+def _new_dataset(root, folder_name, n_train, n_test, num_classes, seed):
+    """The data set's folder under ``root`` (created) and its arrays: train_x, train_y,
+    test_x, test_y (uint8 (N, 3, 32, 32) and int64)."""
+    folder = Path(root) / folder_name
+    folder.mkdir(parents=True, exist_ok=True)
+    train_x, train_y = synthetic_split(n_train, num_classes, seed)
+    test_x, test_y = synthetic_split(n_test, num_classes, seed + 1)
+    return folder, dict(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
+
+
 def write_cifar10(root, n_train=200, n_test=100, seed=0):
     """Write a CIFAR-10 of ``n_train``/``n_test`` images under ``root``.
 
     Returns ``(arrays, checksums)``: arrays = dict of train_x, train_y, test_x, test_y
     (uint8 (N, 3, 32, 32) and int64), checksums = the class attributes to patch (JSON-able).
     """
-    folder = Path(root) / CIFAR10_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    train_x, train_y = synthetic_split(n_train, 10, seed)
-    test_x, test_y = synthetic_split(n_test, 10, seed + 1)
+    folder, arrays = _new_dataset(root, CIFAR10_FOLDER, n_train, n_test, 10, seed)
+    train_x, train_y, test_x, test_y = (arrays[k] for k in ("train_x", "train_y", "test_x", "test_y"))
     train_list = []
     for k, part in enumerate(np.array_split(np.arange(n_train), 5), start=1):
         name = f"data_batch_{k}"
@@ -83,17 +91,14 @@ def write_cifar10(root, n_train=200, n_test=100, seed=0):
         "meta": {"filename": "batches.meta", "key": "label_names",
                  "md5": _md5(folder / "batches.meta")},
     }}
-    arrays = dict(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
     return arrays, checksums
 
 
 def write_cifar100(root, n_train=200, n_test=100, seed=10):
     """Write a CIFAR-100 of ``n_train``/``n_test`` images under ``root``; as write_cifar10."""
-    folder = Path(root) / CIFAR100_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    train_x, train_y = synthetic_split(n_train, 100, seed)
-    test_x, test_y = synthetic_split(n_test, 100, seed + 1)
-    for name, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
+    folder, arrays = _new_dataset(root, CIFAR100_FOLDER, n_train, n_test, 100, seed)
+    for name in ("train", "test"):
+        x, y = arrays[f"{name}_x"], arrays[f"{name}_y"]
         _dump(folder / name, {"filenames": [f"{name}_{i}.png" for i in range(len(y))],
                               "batch_label": f"{name} batch 1 of 1", "fine_labels": y.tolist(),
                               "coarse_labels": (y // 5).tolist(), "data": _rows(x)})
@@ -104,7 +109,6 @@ def write_cifar100(root, n_train=200, n_test=100, seed=10):
         "test_list": [["test", _md5(folder / "test")]],
         "meta": {"filename": "meta", "key": "fine_label_names", "md5": _md5(folder / "meta")},
     }}
-    arrays = dict(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
     return arrays, checksums
 
 
@@ -138,15 +142,15 @@ run_cifar.main(sys.argv[1:])
 def write_wrapper(directory, checksums):
     """A script that runs ``run_cifar.main`` on its arguments with the md5s patched."""
     path = Path(directory) / "run_cifar_synthetic.py"
-    path.write_text(_WRAPPER.format(repo=str(REPO), checksums=json.dumps(checksums)))
+    path.write_text(_WRAPPER.format(repo=REPO, checksums=json.dumps(checksums)))
     return path
 
 
-def cli_env():
-    """The environment for a CLI subprocess: the repo importable."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
+def call_run_cifar(tiny_cifar, argv):
+    """``run_cifar.main(argv)`` in this process on ``tiny_cifar`` (conftest): (exit code,
+    stdout, stderr)."""
+    import run_cifar
 
-
-PYTHON = sys.executable
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        patch_checksums(monkeypatch, tiny_cifar.checksums)
+        return call_main(run_cifar.main, ["--data_dir", tiny_cifar.data_dir, *argv])

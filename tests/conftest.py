@@ -1,11 +1,15 @@
-"""Session fixtures shared by the reliability tests: one tiny synthetic CIFAR-10 and one
-uninterrupted 3-epoch CIFAR run on it, which the crash and resume tests compare against."""
+"""Fixtures shared by several test modules: synthetic CIFARs in CIFAR's own format, the job
+run_cifar.py builds before training, one uninterrupted 3-epoch CIFAR run that the crash and
+resume tests compare against, and a memory cap for the damaged-file property tests."""
 import types
 
 import pytest
 
-from cifar_fixtures import write_cifar10, write_wrapper
-from reliability_helpers import CIFAR_RUN, call_run_cifar
+from cifar_fixtures import (call_run_cifar, patch_checksums, write_cifar10, write_cifar100,
+                            write_wrapper)
+from helpers import CIFAR_RUN
+
+CIFAR10_TRAIN, CIFAR10_TEST = 200, 100
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +29,43 @@ def cifar_reference(tiny_cifar, tmp_path_factory):
     code, stdout, stderr = call_run_cifar(tiny_cifar, [*CIFAR_RUN, "--epochs", 3, "--output_dir", out])
     assert code == 0, stdout + stderr
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def cifar10(tmp_path_factory):
+    """(data_dir, arrays, checksums) of a CIFAR10_TRAIN/CIFAR10_TEST-image CIFAR-10."""
+    root = tmp_path_factory.mktemp("cifar_data")
+    arrays, checksums = write_cifar10(root, CIFAR10_TRAIN, CIFAR10_TEST)
+    return root, arrays, checksums
+
+
+@pytest.fixture(scope="session")
+def cifar100(tmp_path_factory):
+    """(data_dir, arrays, checksums) of a 150/60-image CIFAR-100."""
+    root = tmp_path_factory.mktemp("cifar100_data")
+    arrays, checksums = write_cifar100(root, 150, 60)
+    return root, arrays, checksums
+
+
+@pytest.fixture
+def run_until_training(monkeypatch, cifar10, cifar100):
+    """``run(*flags, output_dir=...)`` -> the TrainingJob run_cifar.main builds, untrained:
+    ``run_job`` is replaced by a function that keeps the job, which holds exactly the ids,
+    images, labels, optimiser and schedule the loop would use."""
+    import run_cifar
+
+    for _, _, checksums in (cifar10, cifar100):
+        patch_checksums(monkeypatch, checksums)
+    jobs = []
+    monkeypatch.setattr(run_cifar, "run_job", jobs.append)
+
+    def run(*flags, output_dir, data_dir=None):
+        argv = ["--output_dir", str(output_dir), "--data_dir", str(data_dir or cifar10[0]),
+                "--no-cuda", "--threads", "2", *map(str, flags)]
+        run_cifar.main(argv)
+        return jobs.pop()
+
+    return run
 
 
 @pytest.fixture(scope="module")

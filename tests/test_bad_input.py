@@ -2,8 +2,8 @@
 ``error:`` line naming the problem and the fix, exit status 2, no traceback, and nothing on
 disk touched: every test snapshots the whole work tree (names, bytes, mtimes, modes) first.
 
-Most cases call the scripts' ``main(argv)`` in this process (fast); the last tests run real
-subprocesses to show the same end to end.
+Every case calls the scripts' ``main(argv)`` in this process (fast); one test runs real
+processes to show the same end to end.
 """
 import errno
 import os
@@ -16,30 +16,17 @@ import pytest
 import order_examples_by_forgetting
 import run_cifar
 import run_mnist
-from reliability_helpers import (MNIST_5K, PYTHON, REPO, TIMEOUT, assert_one_line_error,
-                                 call_main, call_run_cifar, cli_env, mnist_fname, snapshot)
+from cifar_fixtures import call_run_cifar
+from helpers import (MNIST_5K, PYTHON, REPO, TIMEOUT, assert_one_line_error, call_main, cli_env,
+                     mnist_fname, snapshot)
+from helpers import dump_pickle as dump
+from pickles import RunsShell, sorting_dict, stats_dict
 
 N_MNIST, N_CIFAR = 4000, 100
 
 
-class RunsShell:
-    """Pickles as ``os.system(command)``: what a hostile pickle would hold."""
-
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
-
-
-def dump(path, obj):
-    with open(path, "wb") as handle:
-        pickle.dump(obj, handle, protocol=2)
-
-
 def sorting(ids):
-    ids = np.asarray(ids, dtype=np.int64)
-    return {"indices": ids, "forgetting counts": np.zeros(len(ids), dtype=np.int64)}
+    return sorting_dict(np.asarray(ids, dtype=np.int64))
 
 
 @pytest.fixture
@@ -208,6 +195,35 @@ def test_an_output_dir_the_os_will_not_create_is_one_line(script, work, tiny_cif
     assert not new.exists()
 
 
+# Refused before the output or data directory is made: (script, flags, needles).
+NOTHING_CREATED_CASES = [
+    ("mnist", ["--epochs", "0"], ["--epochs is 0"]),
+    ("cifar", ["--epochs", "0"], ["--epochs is 0"]),
+    ("cifar", ["--remove_n", "-3"], ["--remove_n is -3"]),
+    ("cifar", ["--noise_percent_labels", "101"], ["--noise_percent_labels is 101"]),
+    ("cifar", ["--noise_percent_pixels", "-1"], ["--noise_percent_pixels is -1"]),
+    ("cifar", ["--noise_std_pixels", "-0.5"], ["--noise_std_pixels is -0.5"]),
+    ("cifar", ["--n_holes", "-1"], ["--n_holes is -1"]),
+    ("cifar", ["--sorting_file", "x", "--keep_lowest_n", "5", "--remove_subsample", "6"],
+     ["--remove_subsample 6 is larger than --keep_lowest_n 5"]),
+    ("cifar", ["--remove_subsample", "5", "--keep_lowest_n", "10"],
+     ["--remove_subsample needs a --sorting_file"]),
+    ("cifar", ["--model", "vgg"], ["invalid choice: 'vgg'"]),
+    ("cifar", ["--optimizer", "rmsprop"], ["invalid choice: 'rmsprop'"]),
+    ("cifar", ["--dataset", "svhn"], ["invalid choice: 'svhn'"]),
+]
+
+
+@pytest.mark.parametrize("script, flags, needles", NOTHING_CREATED_CASES,
+                         ids=[f"{c[0]}{'_'.join(c[1][:2])}" for c in NOTHING_CREATED_CASES])
+def test_a_refusal_creates_neither_output_nor_data_dir(script, flags, needles, tmp_path):
+    out, data = tmp_path / "out", tmp_path / "nodata"
+    main = run_mnist.main if script == "mnist" else run_cifar.main
+    code, _, err = call_main(main, ["--output_dir", out, "--data_dir", data, *flags])
+    assert_one_line_error(code, err, *needles)
+    assert not out.exists() and not data.exists()
+
+
 @pytest.mark.parametrize("script", ["mnist", "cifar"])
 def test_a_window_past_the_end_of_the_sorting_file_is_not_an_error(script, work, tiny_cifar,
                                                                    monkeypatch):
@@ -228,29 +244,44 @@ def test_a_window_past_the_end_of_the_sorting_file_is_not_an_error(script, work,
 STATS_NAME = "dataset_mnist__no_dropout_True__seed_{seed}__sorting_file_none__remove_n_0__keep_lowest_n_0__stats_dict.pkl"
 
 
-def stats(ids, epochs=3):
-    out = {"train": [[], [50.0] * epochs], "test": [[], [60.0] * epochs]}
-    for i in ids:
-        out[np.int64(i)] = [[0.5] * epochs, [1, 0, 1][:epochs], [0.1] * epochs]
-    return out
+def stats(ids):
+    return stats_dict({i: ([1, 0, 1], [0.5, 0.5, 0.5]) for i in ids}, key=np.int64)
 
 
+def stats_file(seed, content):
+    """``make_inputs`` for one stats file (seed ``seed``) holding ``content`` (bytes, or an
+    object to pickle); a good seed-1 run comes first when ``seed`` is 2."""
+    def make(inputs):
+        if seed == 2:
+            dump(inputs / STATS_NAME.format(seed=1), stats(range(5)))
+        path = inputs / STATS_NAME.format(seed=seed)
+        path.write_bytes(content if isinstance(content, bytes) else pickle.dumps(content, protocol=2))
+    return make
+
+
+# (id, make_inputs(inputs dir), extra flags, needles with {inputs})
 ORDER_CASES = [
-    ("no-matching-file", lambda i: dump(i / STATS_NAME.format(seed=1), stats(range(5))),
-     ["--input_fname_args", "seed", "2"], ["No input files found", "'seed', '2'"]),
+    ("no-matching-file", stats_file(1, stats(range(5))), ["--input_fname_args", "seed", "2"],
+     ["No input files found in {inputs} that match ['seed', '2']"]),
     ("no-stats-file-at-all", lambda i: (i / "notes.txt").write_text("x"), [], ["No input files found"]),
-    ("truncated-stats-file",
-     lambda i: (i / STATS_NAME.format(seed=1)).write_bytes(pickle.dumps(stats(range(5)))[:-30]),
-     [], [STATS_NAME.format(seed=1), "not a complete pickle"]),
-    ("sorting-file-as-stats-file", lambda i: dump(i / STATS_NAME.format(seed=1), sorting([2, 0, 1])),
-     [], [STATS_NAME.format(seed=1), "not a complete stats file"]),
-    ("garbage-stats-file", lambda i: (i / STATS_NAME.format(seed=1)).write_bytes(b"\x80\x04garbage"),
-     [], [STATS_NAME.format(seed=1), "not a complete pickle"]),
-    ("ids-differ", lambda i: (dump(i / STATS_NAME.format(seed=1), stats(range(5))),
-                              dump(i / STATS_NAME.format(seed=2), stats([0, 1, 2, 3, 9]))),
-     [], [STATS_NAME.format(seed=2), "example ids differ", "1 ids only in this file"]),
-    ("zero-epochs", lambda i: dump(i / STATS_NAME.format(seed=1), stats(range(5))),
-     ["--epochs", "0"], ["--epochs must be at least 1"]),
+    ("truncated-stats-file", stats_file(1, pickle.dumps(stats(range(5)))[:-30]), [],
+     [STATS_NAME.format(seed=1), "not a complete pickle"]),
+    ("truncated-second-file", stats_file(2, pickle.dumps(stats(range(5)))[:-40]), [],
+     [STATS_NAME.format(seed=2), "not a complete pickle"]),
+    ("sorting-file-as-stats-file", stats_file(1, sorting([2, 0, 1])), [],
+     [STATS_NAME.format(seed=1), "not a complete stats file"]),
+    ("sorting-file-as-second-file", stats_file(2, {"indices": np.arange(3), "forgetting counts": np.zeros(3)}),
+     [], [STATS_NAME.format(seed=2), "not a complete stats file"]),
+    ("garbage-stats-file", stats_file(1, b"\x80\x04garbage"), [],
+     [STATS_NAME.format(seed=1), "not a complete pickle"]),
+    ("list-stats-file", stats_file(2, [1, 2, 3]), [], [STATS_NAME.format(seed=2), "not a dict"]),
+    ("two-lists", stats_file(2, {0: [[0.1], [1]], "train": [[], []]}), [],
+     [STATS_NAME.format(seed=2), "three lists"]),
+    ("acc-3", stats_file(2, {0: [[0.1, 0.2], [1, 3], [0.0, 0.0]]}), [],
+     [STATS_NAME.format(seed=2), "not 0 or 1"]),
+    ("ids-differ", stats_file(2, stats([0, 1, 2, 3, 9])), [],
+     [STATS_NAME.format(seed=2), "example ids differ", "1 ids only in this file, 1 only in the first"]),
+    ("zero-epochs", stats_file(1, stats(range(5))), ["--epochs", "0"], ["--epochs must be at least 1"]),
     ("odd-fname-args", lambda i: None, ["--input_fname_args", "seed"], ["name/value pairs"]),
 ]
 
@@ -264,7 +295,7 @@ def test_ordering_refuses(make_inputs, flags, needles, tmp_path):
     argv = ["--input_dir", inputs, "--output_dir", tmp_path / "sorted", "--output_name", "order",
             "--output_dir_MLI", tmp_path / "mli", *flags]
     refused(tmp_path, tmp_path / "pwned", lambda: call_main(order_examples_by_forgetting.main, argv),
-            *needles)
+            *[needle.format(inputs=inputs) for needle in needles])
 
 
 def test_ordering_refuses_a_hostile_stats_file(tmp_path):
@@ -276,11 +307,11 @@ def test_ordering_refuses_a_hostile_stats_file(tmp_path):
     dump(inputs / STATS_NAME.format(seed=1), hostile)
     argv = ["--input_dir", inputs, "--output_dir", tmp_path / "sorted", "--output_name", "order"]
     refused(tmp_path, marker, lambda: call_main(order_examples_by_forgetting.main, argv),
-            STATS_NAME.format(seed=1), "refuses to load", "system")
+            STATS_NAME.format(seed=1), f"refuses to load '{os.system.__module__}.system'")
 
 
 @pytest.mark.parametrize("which, needles", [
-    ("input", ["--input_dir", "does not exist"]),
+    ("input", ["--input_dir {absent} does not exist"]),
     ("output", ["--output_dir", "exists and is not a directory"]),
     ("mli", ["--output_dir_MLI", "exists and is not a directory"]),
 ])
@@ -295,7 +326,7 @@ def test_ordering_refuses_bad_directories(which, needles, tmp_path):
     argv = ["--input_dir", dirs["input"], "--output_dir", dirs["output"], "--output_name", "order",
             "--output_dir_MLI", dirs["mli"]]
     refused(tmp_path, tmp_path / "pwned", lambda: call_main(order_examples_by_forgetting.main, argv),
-            *needles)
+            *[needle.format(absent=tmp_path / "absent") for needle in needles])
 
 
 # ----------------------------------------------------------------------------- end to end

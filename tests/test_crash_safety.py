@@ -21,11 +21,10 @@ import run_mnist
 from forgetting.files import atomic
 from forgetting.training import resume_state as resume
 from forgetting.files.stats_log import StatsLog
-from reliability_helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, PYTHON, REPO, TIMEOUT,
-                                 assert_one_line_error, assert_same_files, best_acc_of,
-                                 call_main, cli_env, epochs_in, file_bytes, load_pickle,
-                                 load_state, log_records, mnist_fname, prefix_of, process_gone,
-                                 temp_files, wait_for)
+from helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, PYTHON, REPO, TIMEOUT, assert_one_line_error,
+                     assert_same_files, best_acc_of, call_main, cli_env, epochs_in, file_bytes,
+                     load_pickle, load_state, log_records, mnist_fname, prefix_of, process_gone,
+                     temp_files, wait_for)
 
 KILL_FLAGS = [*MNIST_5K, "--batch_size", 32, "--seed", 5, "--epochs", 4]
 KILL_NAME = mnist_fname(seed=5)

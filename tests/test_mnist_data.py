@@ -1,46 +1,19 @@
 """The MNIST data sources of run_mnist.py (SPEC section 1): torchvision's raw IDX files, the
 bundled mnist_5k split, the per-seed pixel permutation, and the offline download error."""
 import gzip
-import struct
 
 import numpy as np
 import pytest
 import torch
 
 from forgetting.data import datasets as fdata
-from forgetting.data.datasets import (load_mnist_5k, load_mnist_family, load_torchvision_mnist, mnist_5k_path,
-                             permute_pixels)
+from forgetting.data.datasets import (load_mnist_5k, load_mnist_family, load_torchvision_mnist,
+                                     mnist_5k_path, permute_pixels)
 from forgetting.errors import UsageError
+from helpers import write_small_mnist
 
 
 # ----------------------------------------------------------------------------- a small MNIST
-
-def write_idx(path, array, magic):
-    """One file in the IDX format MNIST ships in: big-endian magic, big-endian dims, bytes."""
-    with open(path, "wb") as handle:
-        handle.write(struct.pack(">I", magic))
-        for dim in array.shape:
-            handle.write(struct.pack(">I", dim))
-        handle.write(array.astype(np.uint8).tobytes())
-
-
-def write_small_mnist(root, n_train=300, n_test=100, seed=0):
-    """Random digits as torchvision's uncompressed raw files under ``root/MNIST/raw``."""
-    rng = np.random.default_rng(seed)
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    arrays = {
-        "train_x": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train_y": rng.integers(0, 10, n_train, dtype=np.uint8),
-        "test_x": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "test_y": rng.integers(0, 10, n_test, dtype=np.uint8),
-    }
-    write_idx(raw / "train-images-idx3-ubyte", arrays["train_x"], 0x00000803)
-    write_idx(raw / "train-labels-idx1-ubyte", arrays["train_y"], 0x00000801)
-    write_idx(raw / "t10k-images-idx3-ubyte", arrays["test_x"], 0x00000803)
-    write_idx(raw / "t10k-labels-idx1-ubyte", arrays["test_y"], 0x00000801)
-    return arrays
-
 
 @pytest.fixture(scope="module")
 def small_mnist(tmp_path_factory):

@@ -19,66 +19,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import order_examples_by_forgetting
-from forgetting.errors import UsageError
 from forgetting.data.selection import select_train_ids
-from damage import damaged
-from reliability_helpers import call_main
+from forgetting.errors import UsageError
+from helpers import assert_one_line_error, call_main, load_pickle
+from oracles import oracle_forgetting, oracle_mli, oracle_order
+from pickles import sorting_dict, stats_dict
+from strategies import damaged, several_runs
 
 STATS_NAME = "dataset_x__seed_{seed}__stats_dict.pkl"
-
-
-# ----------------------------------------------------------------------------- the oracle
-
-def oracle_counts(accs, epochs):
-    window = accs[:epochs]
-    if 1 not in window:
-        return epochs
-    return sum(1 for t in range(1, len(window)) if window[t - 1] == 1 and window[t] == 0)
-
-
-def oracle_mli(losses, epochs):
-    window = losses[:epochs]
-    if len(window) < 2:
-        return 0.0
-    best = window[1] - window[0]
-    for t in range(2, len(window)):
-        best = max(best, window[t] - window[t - 1])
-    return best
-
-
-def oracle_sorted(scores):
-    ids = sorted(scores, key=lambda i: (scores[i], i))
-    return ids, [scores[i] for i in ids]
 
 
 # ----------------------------------------------------------------------------- writing runs
 
 def stats_bytes(histories, key, protocol):
-    """A stats pickle: {id: [losses, accs, margins]} plus 'train'/'test', keys shuffled."""
-    stats = {"train": [[], [50.0]], "test": [[], [60.0]]}
-    for example_id, (accs, losses) in histories.items():
-        stats[key(example_id)] = [list(losses), list(accs), [0.0] * len(accs)]
-    return pickle.dumps(stats, protocol=protocol)
-
-
-@st.composite
-def several_runs(draw):
-    ids = draw(st.lists(st.integers(0, 10 ** 6), min_size=1, max_size=8, unique=True))
-    n_runs = draw(st.integers(1, 4))
-    epochs = draw(st.integers(1, 10))
-    ragged = draw(st.booleans())
-    runs = []
-    for _ in range(n_runs):
-        common = draw(st.integers(0, 10))
-        histories = {}
-        for example_id in draw(st.permutations(ids)):
-            length = draw(st.integers(0, 10)) if ragged else common
-            accs = draw(st.lists(st.integers(0, 1), min_size=length, max_size=length))
-            losses = draw(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=length,
-                                   max_size=length))
-            histories[example_id] = (accs, losses)
-        runs.append((histories, draw(st.sampled_from([int, np.int64])), draw(st.sampled_from([2, 4, 5]))))
-    return runs, epochs
+    return pickle.dumps(stats_dict(histories, key=key), protocol=protocol)
 
 
 def order(directory, epochs):
@@ -96,37 +50,35 @@ def write_runs(directory, blobs):
             handle.write(blob)
 
 
-def load(path):
-    with open(path, "rb") as handle:
-        return pickle.load(handle)
-
-
 @settings(max_examples=80, deadline=None)
-@given(several_runs())
-def test_the_script_matches_the_plain_loop(case):
+@given(several_runs(), st.data())
+def test_the_script_matches_the_plain_loop(case, data):
     runs, epochs = case
+    layouts = [(data.draw(st.sampled_from([int, np.int64])), data.draw(st.sampled_from([2, 4, 5])))
+               for _ in runs]
     with tempfile.TemporaryDirectory() as directory:
-        write_runs(directory, [stats_bytes(h, key, protocol) for h, key, protocol in runs])
+        write_runs(directory, [stats_bytes(h, key, protocol) for h, (key, protocol) in zip(runs, layouts)])
         code, stdout, stderr = order(directory, epochs)
         assert code == 0, stderr
-        result = load(os.path.join(directory, "out", "sorted.pkl"))
-        mli = load(os.path.join(directory, "mli", "sorted_MLI.pkl"))
+        result = load_pickle(os.path.join(directory, "out", "sorted.pkl"))
+        mli = load_pickle(os.path.join(directory, "mli", "sorted_MLI.pkl"))
 
-    ids = list(runs[0][0])
+    ids = list(runs[0])
     counts = {i: 0 for i in ids}
     mli_sum = {i: 0.0 for i in ids}
-    for index, (histories, _, _) in enumerate(runs):  # files are read in name order: seed 1, 2...
+    for index, histories in enumerate(runs):  # files are read in name order: seed 1, 2...
         for i in ids:
             accs, losses = histories[i]
-            counts[i] += oracle_counts(accs, epochs)
+            counts[i] += oracle_forgetting(accs, epochs)
             mli_sum[i] = oracle_mli(losses, epochs) if index == 0 else mli_sum[i] + oracle_mli(losses, epochs)
-    expected_ids, expected_counts = oracle_sorted(counts)
+    expected_ids = oracle_order(counts)
     assert result["indices"].tolist() == expected_ids
-    assert result["forgetting counts"].tolist() == expected_counts
+    assert result["forgetting counts"].tolist() == [counts[i] for i in expected_ids]
     assert result["indices"].dtype == np.int64 and result["forgetting counts"].dtype == np.int64
-    expected_mli_ids, expected_mli = oracle_sorted({i: mli_sum[i] / len(runs) for i in ids})
+    mean_mli = {i: mli_sum[i] / len(runs) for i in ids}
+    expected_mli_ids = oracle_order(mean_mli)
     assert mli["indices"].tolist() == expected_mli_ids
-    assert mli["max loss increase"].tolist() == expected_mli
+    assert mli["max loss increase"].tolist() == [mean_mli[i] for i in expected_mli_ids]
     assert f"Number of unforgettable examples: {sum(c == 0 for c in counts.values())}" in stdout
 
 
@@ -184,31 +136,19 @@ def test_damaged_stats_files_never_crash_the_script(memory_cap, bad, first):
         write_runs(directory, [bad, good] if first else [good, bad])
         code, _, stderr = order(directory, 4)   # any other exception fails the test
         if code == 0:
-            assert load(os.path.join(directory, "out", "sorted.pkl"))["indices"].dtype == np.int64
+            assert load_pickle(os.path.join(directory, "out", "sorted.pkl"))["indices"].dtype == np.int64
         else:
-            assert code == 2 and "Traceback" not in stderr
-            lines = stderr.strip().splitlines()
-            assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+            assert_one_line_error(code, stderr)
             assert not os.path.exists(os.path.join(directory, "out"))
             assert not os.path.exists(os.path.join(directory, "mli"))
 
 
-SORTING = [pickle.dumps({"indices": np.random.RandomState(1).permutation(40), "forgetting counts":
-                         np.zeros(40, dtype=np.int64)}, protocol=p) for p in (2, 5)]
-
-
-@st.composite
-def damaged_sorting(draw):
-    data = bytearray(draw(st.sampled_from(SORTING)))
-    if draw(st.booleans()):
-        return bytes(data[: draw(st.integers(0, len(data) - 1))])
-    for _ in range(draw(st.integers(1, 4))):
-        data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
-    return bytes(data)
+SORTING = [pickle.dumps(sorting_dict(np.random.RandomState(1).permutation(40)), protocol=p)
+           for p in (2, 5)]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(bad=st.one_of(damaged_sorting(), plain_values.map(lambda v: pickle.dumps({"indices": v}))),
+@given(bad=st.one_of(damaged(SORTING), plain_values.map(lambda v: pickle.dumps({"indices": v}))),
        remove_n=st.integers(0, 60), keep_lowest_n=st.integers(0, 45))
 def test_damaged_sorting_files_are_used_or_refused_never_crash(memory_cap, bad, remove_n, keep_lowest_n):
     with tempfile.TemporaryDirectory() as directory:

@@ -6,15 +6,16 @@ nothing and says so; a larger ``--epochs`` extends it to exactly the files of an
 uninterrupted longer run. All runs here are in-process ``main(argv)`` calls on one thread.
 """
 import os
-import pickle
 import shutil
 
 import numpy as np
 import pytest
 
 import run_mnist
-from reliability_helpers import (CIFAR_RUN, MNIST_5K, assert_one_line_error, assert_same_files,
-                                 call_main, call_run_cifar, mnist_fname, snapshot)
+from cifar_fixtures import call_run_cifar
+from helpers import (CIFAR_RUN, MNIST_5K, assert_one_line_error, assert_same_files, call_main,
+                     dump_pickle, mnist_fname, snapshot)
+from pickles import sorting_dict
 
 MNIST_RUN = [*MNIST_5K, "--batch_size", 128, "--seed", 8]
 
@@ -50,12 +51,18 @@ def test_mnist_refuses_a_changed_result_flag(mnist_runs, flag, value, saved):
     refused_resume(call, out, flag, value, saved)
 
 
+def resume_mnist(out, epochs):
+    """``run_mnist.py`` with MNIST_RUN's flags and --resume, in this process: its stdout."""
+    code, stdout, err = call_main(run_mnist.main, [*MNIST_RUN, "--epochs", epochs, "--resume",
+                                                   "--output_dir", out])
+    assert code == 0, err
+    return stdout
+
+
 def test_mnist_resume_of_a_finished_run_changes_nothing_and_says_so(mnist_runs):
     out = mnist_runs[2]
     before = snapshot(out)
-    code, stdout, err = call_main(run_mnist.main, [*MNIST_RUN, "--epochs", 2, "--resume",
-                                                   "--output_dir", out])
-    assert code == 0, err
+    stdout = resume_mnist(out, 2)
     assert "already finished 2 epochs" in stdout and "nothing to do" in stdout
     assert snapshot(out) == before          # not a byte, not a time stamp
 
@@ -63,18 +70,13 @@ def test_mnist_resume_of_a_finished_run_changes_nothing_and_says_so(mnist_runs):
 def test_mnist_larger_epochs_extends_a_finished_run(mnist_runs, tmp_path):
     out = str(tmp_path / "extended")
     shutil.copytree(mnist_runs[1], out)
-    code, stdout, err = call_main(run_mnist.main, [*MNIST_RUN, "--epochs", 2, "--resume",
-                                                   "--output_dir", out])
-    assert code == 0, err
-    assert "resuming after epoch 1 of 2" in stdout
+    assert "resuming after epoch 1 of 2" in resume_mnist(out, 2)
     assert_same_files(mnist_runs[2], out)
 
 
 def test_mnist_resume_without_a_saved_run_starts_from_scratch(mnist_runs, tmp_path):
     out = str(tmp_path / "fresh")
-    code, stdout, err = call_main(run_mnist.main, [*MNIST_RUN, "--epochs", 1, "--resume",
-                                                   "--output_dir", out])
-    assert code == 0, err
+    stdout = resume_mnist(out, 1)
     assert "no resume state" in stdout and "starting from scratch" in stdout
     assert_same_files(mnist_runs[1], out)
 
@@ -86,9 +88,7 @@ def test_mnist_refuses_to_resume_on_a_changed_training_set(tmp_path):
     inputs.mkdir()
 
     def write_order(seed):
-        ids = np.random.RandomState(seed).permutation(4000).astype(np.int64)
-        with open(inputs / "order.pkl", "wb") as handle:
-            pickle.dump({"indices": ids, "forgetting counts": np.zeros(4000, np.int64)}, handle)
+        dump_pickle(inputs / "order.pkl", sorting_dict(np.random.RandomState(seed).permutation(4000)))
 
     flags = [*MNIST_RUN, "--input_dir", inputs, "--sorting_file", "order", "--remove_n", 1000,
              "--output_dir", out]

@@ -1,7 +1,7 @@
 """Forgetting counts and Max Loss Increase (SPEC sections 4 and 5), checked against a
-plain-Python oracle that walks each example's history one presentation at a time."""
+plain-Python oracle that walks each example's history one presentation at a time
+(tests/oracles.py)."""
 import math
-import random
 
 import numpy as np
 import pytest
@@ -15,55 +15,20 @@ from forgetting.scores import (
     sort_by_score,
     stats_to_arrays,
 )
-
-
-# ---------------------------------------------------------------- the oracle
-
-
-def oracle_forgetting(accs, epochs):
-    """Forgetting events in the first ``epochs`` presentations; ``epochs`` if never correct."""
-    window = list(accs)[:epochs]
-    if 1 not in window:
-        return epochs
-    events = 0
-    for previous, current in zip(window, window[1:]):
-        if previous == 1 and current == 0:
-            events += 1
-    return events
-
-
-def oracle_mli(losses, epochs):
-    """Largest ``loss[t+1] - loss[t]`` in the first ``epochs`` presentations; 0 with < 2."""
-    window = list(losses)[:epochs]
-    if len(window) < 2:
-        return 0.0
-    best = None
-    for previous, current in zip(window, window[1:]):
-        rise = current - previous
-        if math.isnan(rise):
-            return math.nan
-        if best is None or rise > best:
-            best = rise
-    return best
-
-
-def oracle_order(scores):
-    """``scores``: {id: score}; ids by ascending score, ties by ascending id."""
-    return sorted(scores, key=lambda example_id: (scores[example_id], example_id))
-
-
-def make_stats(histories, key=int, shuffle_seed=0):
-    """A stats dict as the training scripts write it, keys in a shuffled order."""
-    items = list(histories.items())
-    random.Random(shuffle_seed).shuffle(items)
-    stats = {"train": [[], [10.0, 50.0]]}
-    for example_id, (accs, losses) in items:
-        stats[key(example_id)] = [list(losses), list(accs), [0.0] * len(accs)]
-    stats["test"] = [[], [90.0]]
-    return stats
+from oracles import oracle_forgetting, oracle_mli, oracle_order
+from pickles import stats_dict
+from strategies import several_runs
 
 
 # ---------------------------------------------------------------- hand-worked cases
+
+
+def assert_one_row(score, oracle, history, dtype, epochs, expected, score_dtype):
+    """The hand-worked ``expected`` is the oracle's, and the score's on a one-row matrix."""
+    assert oracle(history, epochs) == expected
+    scores = score(np.array([history], dtype=dtype).reshape(1, len(history)), epochs)
+    assert scores.dtype == score_dtype
+    assert scores.tolist() == [expected]
 
 
 @pytest.mark.parametrize(
@@ -82,11 +47,7 @@ def make_stats(histories, key=int, shuffle_seed=0):
     ],
 )
 def test_forgetting_counts_hand_worked(accs, epochs, expected):
-    assert oracle_forgetting(accs, epochs) == expected
-    matrix = np.array([accs], dtype=np.int8).reshape(1, len(accs))
-    counts = forgetting_counts(matrix, epochs)
-    assert counts.dtype == np.int64
-    assert counts.tolist() == [expected]
+    assert_one_row(forgetting_counts, oracle_forgetting, accs, np.int8, epochs, expected, np.int64)
 
 
 def test_forgetting_counts_many_rows_and_bools():
@@ -115,11 +76,7 @@ def test_forgetting_counts_with_lengths_ignores_padding():
     ],
 )
 def test_max_loss_increase_hand_worked(losses, epochs, expected):
-    assert oracle_mli(losses, epochs) == expected
-    matrix = np.array([losses], dtype=np.float64).reshape(1, len(losses))
-    scores = max_loss_increase(matrix, epochs)
-    assert scores.dtype == np.float64
-    assert scores.tolist() == [expected]
+    assert_one_row(max_loss_increase, oracle_mli, losses, np.float64, epochs, expected, np.float64)
 
 
 def test_max_loss_increase_with_lengths_and_nan():
@@ -149,19 +106,19 @@ def test_sort_by_score_floats_and_nan_last():
 @pytest.mark.parametrize("key", [int, np.int64])
 def test_stats_to_arrays_layouts(key):
     histories = {3: ([1, 0, 1], [0.5, 0.9, 0.2]), 0: ([0, 0, 0], [2.0, 2.1, 2.2]), 7: ([1, 1, 1], [0.1, 0.1, 0.1])}
-    run = stats_to_arrays(make_stats(histories, key=key), epochs=200)
+    run = stats_to_arrays(stats_dict(histories, key=key, shuffle_seed=0), epochs=200)
     assert run.ids.dtype == np.int64 and run.ids.tolist() == [0, 3, 7]
     assert run.accs.tolist() == [[0, 0, 0], [1, 0, 1], [1, 1, 1]]
     assert run.losses.tolist() == [[2.0, 2.1, 2.2], [0.5, 0.9, 0.2], [0.1, 0.1, 0.1]]
     assert run.lengths.tolist() == [3, 3, 3]
-    truncated = stats_to_arrays(make_stats(histories, key=key), epochs=2, with_losses=False)
+    truncated = stats_to_arrays(stats_dict(histories, key=key, shuffle_seed=0), epochs=2, with_losses=False)
     assert truncated.accs.shape == (3, 2) and truncated.losses is None
     assert forgetting_counts(truncated.accs, 2, truncated.lengths).tolist() == [2, 1, 0]
 
 
 def test_stats_to_arrays_ragged_matches_loop():
     histories = {0: ([1, 0], [1.0, 2.0]), 1: ([0, 1, 0, 1], [4.0, 3.0, 5.0, 1.0]), 2: ([], []), 3: ([1], [9.0])}
-    run = stats_to_arrays(make_stats(histories), epochs=3)
+    run = stats_to_arrays(stats_dict(histories, shuffle_seed=0), epochs=3)
     assert run.lengths.tolist() == [2, 3, 0, 1]
     expected_counts = [oracle_forgetting(histories[i][0], 3) for i in range(4)]
     expected_mli = [oracle_mli(histories[i][1], 3) for i in range(4)]
@@ -193,33 +150,13 @@ def test_stats_to_arrays_refuses_malformed(stats, message):
 # ---------------------------------------------------------------- random histories
 
 
-@st.composite
-def several_runs(draw):
-    n_examples = draw(st.integers(1, 6))
-    n_runs = draw(st.integers(1, 4))
-    ragged = draw(st.booleans())
-    epochs = draw(st.integers(1, 14))
-    losses_strategy = st.floats(-1e6, 1e6, allow_nan=False)
-    runs = []
-    for _ in range(n_runs):
-        common_length = draw(st.integers(0, 12))
-        histories = {}
-        for example_id in draw(st.permutations(range(n_examples))):
-            length = draw(st.integers(0, 12)) if ragged else common_length
-            accs = draw(st.lists(st.integers(0, 1), min_size=length, max_size=length))
-            losses = draw(st.lists(losses_strategy, min_size=length, max_size=length))
-            histories[example_id * 3] = (accs, losses)
-        runs.append(histories)
-    return runs, epochs
-
-
 @settings(max_examples=150, deadline=None)
 @given(several_runs(), st.sampled_from([int, np.int64]))
 def test_vectorised_scores_match_the_loop(case, key):
     runs, epochs = case
     total_counts = mli_sum = ids = None
     for histories in runs:
-        run = stats_to_arrays(make_stats(histories, key=key), epochs)
+        run = stats_to_arrays(stats_dict(histories, key=key, shuffle_seed=0), epochs)
         counts = forgetting_counts(run.accs, epochs, run.lengths)
         mli = max_loss_increase(run.losses, epochs, run.lengths)
         if ids is None:

@@ -5,18 +5,16 @@ import pickle
 import numpy as np
 import pytest
 
-from forgetting.errors import UsageError
 from forgetting.data.selection import check_removal_flags, select_train_ids, sorting_file_path
+from forgetting.errors import UsageError
+from helpers import dump_pickle
+from pickles import sorting_dict
 
 N = 20
 
 
-def write_sorting_file(path, indices, **extra):
-    content = {"indices": indices, "forgetting counts": np.arange(len(indices), dtype=np.int64)}
-    content.update(extra)
-    with open(path, "wb") as handle:
-        pickle.dump(content, handle)
-    return path
+def write_sorting_file(path, indices):
+    return dump_pickle(path, sorting_dict(indices))
 
 
 @pytest.fixture

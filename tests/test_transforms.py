@@ -1,4 +1,6 @@
-"""Batched crop / flip / cutout against plain single-image references, and their draws.
+"""The batch transforms (forgetting/data/transforms.py, cutout.py): crop / flip / cutout
+against plain single-image references, their draws, and the CIFAR train and test transforms
+that compose them with normalisation.
 
 The references below are deliberately naive (a zero canvas, slices, torch.flip, a pixel
 loop with min/max for the cutout box) so that they can be checked by eye.
@@ -11,13 +13,9 @@ from PIL import Image
 from torchvision import transforms
 
 from cutout import Cutout, apply_cutout, cutout_box, random_cutout
-from forgetting.data.transforms import crop_flip, random_crop_flip
-
-DEVICES = ["cpu"]
-if torch.cuda.is_available():
-    DEVICES.append("cuda")
-if torch.backends.mps.is_available():
-    DEVICES.append("mps")
+from forgetting.data.datasets import CIFAR_MEAN, CIFAR_STD
+from forgetting.data.transforms import crop_flip, eval_transform, random_crop_flip, train_transform
+from helpers import DEVICES
 
 
 # ----------------------------------------------------------------------------- references
@@ -232,3 +230,47 @@ def test_cutout_transform_agrees_with_the_batched_form():
     centres = [[np.random.randint(32), np.random.randint(32)] for _ in range(2)]
     batched = apply_cutout(img[None], torch.tensor([centres]), 12)[0]
     assert torch.equal(out, batched)
+
+
+# ----------------------------------------------------------------------------- CIFAR transforms
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_eval_transform_only_normalises(device):
+    images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8, device=device)
+    mean = torch.tensor(CIFAR_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD, device=device).view(1, 3, 1, 1)
+    expected = (images.float() / 255 - mean) / std
+    out = eval_transform(CIFAR_MEAN, CIFAR_STD, torch.device(device))(images)
+    torch.testing.assert_close(out, expected)
+    untouched = train_transform(CIFAR_MEAN, CIFAR_STD, torch.device(device))(images)
+    torch.testing.assert_close(untouched, expected)
+    last = eval_transform(CIFAR_MEAN, CIFAR_STD, torch.device(device), channels_last=True)(images)
+    assert last.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(last, expected)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_train_transform_is_crop_flip_then_normalise_then_cutout(device):
+    device = torch.device(device)
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, device=device)
+    ours = torch.Generator(device=device).manual_seed(7)
+    prepare = train_transform(CIFAR_MEAN, CIFAR_STD, device, data_augmentation=True, cutout=True,
+                              n_holes=2, length=8, generator=ours)
+    theirs = torch.Generator(device=device).manual_seed(7)
+    normalise = eval_transform(CIFAR_MEAN, CIFAR_STD, device)
+    for _ in range(2):  # consecutive batches continue the same stream
+        expected = random_cutout(normalise(random_crop_flip(images, 4, theirs)), 2, 8, theirs)
+        torch.testing.assert_close(prepare(images), expected)
+
+
+def test_crop_padding_is_black_before_normalising():
+    images = torch.full((64, 3, 32, 32), 255, dtype=torch.uint8)
+    prepare = train_transform(CIFAR_MEAN, CIFAR_STD, torch.device("cpu"), data_augmentation=True,
+                              generator=torch.Generator().manual_seed(0))
+    out = prepare(images)
+    mean, std = torch.tensor(CIFAR_MEAN).view(3, 1, 1), torch.tensor(CIFAR_STD).view(3, 1, 1)
+    white, black = ((1 - mean) / std).expand(3, 32, 32), (-mean / std).expand(3, 32, 32)
+    is_white = torch.isclose(out, white.expand_as(out))
+    is_black = torch.isclose(out, black.expand_as(out))
+    assert bool((is_white | is_black).all())
+    assert bool(is_black.any()) and bool(is_white.any())
