@@ -1,10 +1,29 @@
-"""Plain-Python oracles for the scores (SPEC sections 4 and 5): each walks one example's
-history a presentation at a time, as a reader would by hand. The library's vectorised
-scores and the ordering script are checked against these.
+"""Plain-Python oracles: the original scripts' per-example statistics of a batch (SPEC
+section 3), and the scores (SPEC sections 4 and 5), each walking one example's history a
+presentation at a time, as a reader would by hand. The library's vectorised recorder and
+scores, and the ordering script, are checked against these.
 
 Not a test module: the tests import it.
 """
 import math
+
+import torch
+
+
+def original_example_stats(outputs, targets, losses, j):
+    """(loss, acc, margin) of example j of a batch, exactly as the original computed them:
+    ``torch.max`` for the prediction, the margin against ``torch.sort`` of the example's
+    outputs, every number taken out with ``.item()``."""
+    _, predicted = torch.max(outputs, 1)
+    acc = predicted[j] == targets[j]
+    output_correct_class = outputs[j, targets[j].item()]
+    sorted_output, _ = torch.sort(outputs[j, :])
+    if acc:
+        output_highest_incorrect_class = sorted_output[-2]
+    else:
+        output_highest_incorrect_class = sorted_output[-1]
+    margin = output_correct_class.item() - output_highest_incorrect_class.item()
+    return losses[j].item(), int(acc.sum().item()), margin
 
 
 def oracle_forgetting(accs, epochs):

@@ -5,8 +5,8 @@
 epoch, each batch built example by example with torchvision's ToTensor + Normalize on a PIL
 image, the loss from ``CrossEntropyLoss(reduction='none')`` (on the network's log-softmax
 output), and, BEFORE the optimiser step, a Python loop over the batch that takes each
-example's margin from ``torch.sort`` of its outputs and appends loss, correctness and margin
-to the example's lists. Its network is the original's ``Net``, dropout switched by a flag.
+example's margin from ``torch.sort`` of its outputs (tests/oracles.py, which the recorder's
+own tests use too) and appends loss, correctness and margin to the example's lists. Its network is the original's ``Net``, dropout switched by a flag.
 
 Our side is what ``run_mnist.py`` builds (its TrainingJob: model, optimiser, loss, normaliser,
 sampler) trained by ``forgetting.training.loop.train_epoch`` into an ``EpochRecorder``, the
@@ -30,6 +30,7 @@ import run_mnist
 from forgetting.training.loop import evaluate, train_epoch
 from forgetting.training.recorder import EpochRecorder
 from helpers import MNIST_5K, call_main
+from oracles import original_example_stats
 
 SEED, EPOCHS, BATCH_SIZE, LR, MOMENTUM = 1, 2, 32, 0.01, 0.5
 # mnist_5k's training ids are grouped by class (400 each): every 13th id is 308 digits of
@@ -86,20 +87,12 @@ def original_train(model, optimizer, images, labels, train_indx, example_stats):
         loss = criterion(outputs, targets)
         _, predicted = torch.max(outputs.data, 1)
 
-        acc = predicted == targets
-        for j, index in enumerate(batch_inds):
+        for j, index in enumerate(batch_inds):   # before the step, example by example
             index_in_original_dataset = train_indx[index]
-            output_correct_class = outputs.data[j, targets[j].item()]
-            sorted_output, _ = torch.sort(outputs.data[j, :])
-            if acc[j]:
-                output_highest_incorrect_class = sorted_output[-2]
-            else:
-                output_highest_incorrect_class = sorted_output[-1]
-            margin = output_correct_class.item() - output_highest_incorrect_class.item()
-
+            example_loss, acc, margin = original_example_stats(outputs.data, targets, loss, j)
             index_stats = example_stats.get(index_in_original_dataset, [[], [], []])
-            index_stats[0].append(loss[j].item())
-            index_stats[1].append(acc[j].sum().item())
+            index_stats[0].append(example_loss)
+            index_stats[1].append(acc)
             index_stats[2].append(margin)
             example_stats[index_in_original_dataset] = index_stats
 

@@ -1,8 +1,8 @@
 """The batched statistics recorder against a plain per-example loop written the original's way.
 
 The oracle below is the original run_mnist.py/run_cifar.py inner loop, one example at a
-time: ``torch.max`` for the prediction, ``torch.sort`` of the row for the margin, and
-``.item()`` everywhere, so every number is a Python float. The recorder must give the same
+time (tests/oracles.py): ``torch.max`` for the prediction, ``torch.sort`` of the row for the
+margin, and ``.item()`` everywhere, so every number is a Python float. The recorder must give the same
 numbers: margins equal as float64, losses equal as float32, accuracies equal, and the
 running training accuracy ``100. * correct / seen`` after every batch equal as floats.
 """
@@ -17,23 +17,10 @@ from hypothesis import given, settings, strategies as st
 from forgetting.files import stats_pickle
 from forgetting.files.stats_log import StatsLog, record_dtype
 from forgetting.training.recorder import EpochRecorder, per_example_stats
+from oracles import original_example_stats
 
 
 # ----------------------------------------------------------------------------- the oracle
-
-def oracle_example(outputs, targets, losses, j):
-    """(loss, acc, margin) of example j of a batch, exactly as the original computed them."""
-    _, predicted = torch.max(outputs, 1)
-    acc = predicted[j] == targets[j]
-    output_correct_class = outputs[j, targets[j].item()]
-    sorted_output, _ = torch.sort(outputs[j, :])
-    if acc:
-        output_highest_incorrect_class = sorted_output[-2]
-    else:
-        output_highest_incorrect_class = sorted_output[-1]
-    margin = output_correct_class.item() - output_highest_incorrect_class.item()
-    return losses[j].item(), int(acc.sum().item()), margin
-
 
 def oracle_epoch(n_train, batches):
     """Per position (loss, acc, margin) and the running train accuracy after each batch."""
@@ -42,7 +29,7 @@ def oracle_epoch(n_train, batches):
     for positions, outputs, targets, losses in batches:
         _, predicted = torch.max(outputs, 1)
         for j, pos in enumerate(positions.tolist()):
-            loss[pos], acc[pos], margin[pos] = oracle_example(outputs, targets, losses, j)
+            loss[pos], acc[pos], margin[pos] = original_example_stats(outputs, targets, losses, j)
         seen += targets.size(0)
         correct += predicted.eq(targets).sum().item()
         train_acc.append(100. * correct / float(seen))
