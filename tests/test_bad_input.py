@@ -64,8 +64,8 @@ def work(tmp_path):
 def refused(tree, marker, call, *needles):
     """Run ``call()`` -> (code, out, err); check the refusal and that nothing changed."""
     before = snapshot(tree)
-    code, _, err = call()
-    line = assert_one_line_error(code, err, *needles)
+    code, out, err = call()
+    line = assert_one_line_error(code, err, *needles, out=out)
     assert snapshot(tree) == before
     assert not marker.exists()
     return line
@@ -81,7 +81,7 @@ TRAINING_CASES = [
     ("empty-after-sorted-removal", ["--sorting_file", "{tag}_order", "--remove_n", "{n}"],
      ["leaves no training examples", "remove fewer"]),
     ("missing-sorting-file", ["--sorting_file", "absent", "--remove_n", "5"],
-     ["sorting file not found", "absent", "--input_dir"]),
+     ["sorting file not found", "absent", "--input_dir", "--sorting_file"]),
     ("sorting-file-without-indices", ["--sorting_file", "{tag}_no_indices", "--remove_n", "5"],
      ["{tag}_no_indices.pkl has no 'indices'"]),
     ("sorting-ids-out-of-range", ["--sorting_file", "{tag}_out_of_range", "--remove_n", "5"],
@@ -219,8 +219,8 @@ NOTHING_CREATED_CASES = [
 def test_a_refusal_creates_neither_output_nor_data_dir(script, flags, needles, tmp_path):
     out, data = tmp_path / "out", tmp_path / "nodata"
     main = run_mnist.main if script == "mnist" else run_cifar.main
-    code, _, err = call_main(main, ["--output_dir", out, "--data_dir", data, *flags])
-    assert_one_line_error(code, err, *needles)
+    code, stdout, err = call_main(main, ["--output_dir", out, "--data_dir", data, *flags])
+    assert_one_line_error(code, err, *needles, out=stdout)
     assert not out.exists() and not data.exists()
 
 
