@@ -9,6 +9,7 @@ import os
 import pickle
 import re
 import struct
+import subprocess
 import sys
 import time
 
@@ -52,6 +53,16 @@ def cli_env():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))
     return env
+
+
+def run_script(script, *args, cwd=REPO, must_succeed=False):
+    """``python <script> args...`` in a child process, as users run it (the repository's
+    ``script``, run from ``cwd``): the CompletedProcess, output as text. ``must_succeed``:
+    fail the test, showing stderr, unless it exits 0."""
+    result = subprocess.run([PYTHON, os.path.join(REPO, script), *map(str, args)], cwd=cwd,
+                            env=cli_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0 or not must_succeed, result.stderr
+    return result
 
 
 def call_main(main, argv):

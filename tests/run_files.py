@@ -11,20 +11,17 @@ import types
 import numpy as np
 import torch
 
+import helpers
 from forgetting.files import atomic
-from forgetting.files.naming import MNIST_FNAME_FLAGS, RunPaths
+from forgetting.files.naming import RunPaths
 from forgetting.files.stats_log import StatsLog
 from forgetting.files.stats_pickle import best_acc_text, write_stats_pickle
 from forgetting.training.resume_state import save_state
 
-MNIST_DEFAULTS = {"dataset": "mnist", "no_dropout": False, "seed": 1, "sorting_file": "none",
-                  "remove_n": 0, "keep_lowest_n": 0}
-
 
 def mnist_fname(**flags):
-    """run_mnist.py's save_fname for its defaults updated with ``flags``."""
-    values = {**MNIST_DEFAULTS, **flags}
-    return "__".join(f"{name}_{values[name]}" for name in MNIST_FNAME_FLAGS)
+    """run_mnist.py's save_fname for its defaults (``--dataset mnist``) updated with ``flags``."""
+    return helpers.mnist_fname(**{"dataset": "mnist", **flags})
 
 
 def write_run(output_dir, fname, test_accs, n_train=20, n_batches=2, weights=8,

@@ -3,8 +3,6 @@ must equal those in the run's stats pickle (the oracle: loading the pickle, as a
 would), damaged runs are rows, bad input is refused in one line."""
 import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -12,32 +10,29 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from damage import damaged
+import collect_results
+import run_mnist
 from forgetting.files.naming import (CIFAR_FNAME_FLAGS, FNAME_FLAG_TYPES, MNIST_FNAME_FLAGS,
                                      parse_save_fname, save_fname)
 from forgetting.sweep.results import RESULT_COLUMNS, collect, read_results, summarize
 from forgetting.training.resume_state import load_state, save_state
+from helpers import assert_one_line_error, call_main, run_script
 from run_files import mnist_fname, write_run
+from strategies import damaged
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PY = sys.executable
 TINY = ["--dataset", "mnist_5k", "--epochs", "2", "--batch_size", "128"]
-
-
-def run_script(script, *args, cwd=REPO):
-    return subprocess.run([PY, os.path.join(REPO, script), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
 def real_runs(tmp_path_factory):
     """Three real 2-epoch runs of run_mnist.py on the bundled digits (two seeds, and a random
-    removal of 1,000 examples) in one directory."""
+    removal of 1,000 examples) in one directory; its main in this process (an interpreter
+    start each would only add time)."""
     out = tmp_path_factory.mktemp("real") / "runs"
     for extra in (["--seed", 1], ["--seed", 2], ["--seed", 1, "--remove_n", 1000,
                                                  "--keep_lowest_n", -1]):
-        res = run_script("run_mnist.py", *TINY, *extra, "--output_dir", out)
-        assert res.returncode == 0, res.stderr
+        code, _, err = call_main(run_mnist.main, [*TINY, *extra, "--output_dir", out])
+        assert code == 0, err
     return out
 
 
@@ -93,7 +88,6 @@ def test_file_name_flags_read_back_with_the_scripts_types():
     """FNAME_FLAG_TYPES against the scripts' argparse: each flag, parsed from the command
     line, has the type the table says, and parse_save_fname inverts save_fname."""
     import run_cifar
-    import run_mnist
     for module, flags, dataset in ((run_mnist, MNIST_FNAME_FLAGS, "permuted_mnist"),
                                    (run_cifar, CIFAR_FNAME_FLAGS, "cifar100")):
         argv = ["--output_dir", "x", "--dataset", dataset, "--sorting_file", "a__b_c"]
@@ -134,13 +128,11 @@ def _damage(paths, kind):
     if kind == "no resume state":
         os.remove(paths.resume_state)
     elif kind == "truncated resume state":
-        with open(paths.resume_state, "r+b") as handle:
-            handle.truncate(100)
+        os.truncate(paths.resume_state, 100)
     elif kind == "no stats log":
         os.remove(paths.stats_log)
     elif kind == "log cut after its header":
-        with open(paths.stats_log, "r+b") as handle:
-            handle.truncate(24 + 8 * 20)
+        os.truncate(paths.stats_log, 24 + 8 * 20)
     elif kind == "garbage log":
         with open(paths.stats_log, "wb") as handle:
             handle.write(b"not a log")
@@ -208,8 +200,7 @@ def test_randomly_damaged_files_never_crash(pristine, data):
 def test_cli_writes_the_table_and_the_summary(real_runs, tmp_path):
     out = tmp_path / "tables" / "results.csv"
     res = run_script("collect_results.py", "--input_dir", real_runs, "--epochs", 2,
-                     "--output", out)
-    assert res.returncode == 0, res.stderr
+                     "--output", out, must_succeed=True)
     table = read_results(out)
     frame = collect(real_runs, epochs=2)
     pd.testing.assert_frame_equal(table, frame)
@@ -239,17 +230,17 @@ def test_notebooks_import_collect():
     (["--input_dir", "{runs}", "--output", "{file}/x.csv"], "not a directory"),
     (["--input_dir", "{runs}", "--bogus"], "unrecognized arguments"),
 ])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch, args, needle):
     runs = tmp_path / "runs"
     write_run(runs, mnist_fname(), [50.0])
     (tmp_path / "file").write_text("")
     before = sorted(os.listdir(tmp_path))
     args = [a.format(missing=tmp_path / "missing", runs=runs, tmp=tmp_path,
                      file=tmp_path / "file") for a in args]
-    res = run_script("collect_results.py", *args, cwd=tmp_path)
-    assert res.returncode == 2
-    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr
-    assert needle in res.stderr and res.stdout == ""
+    monkeypatch.chdir(tmp_path)   # main in this process: an interpreter start adds nothing here
+    code, stdout, err = call_main(collect_results.main, args)
+    assert_one_line_error(code, err, needle)
+    assert stdout == ""
     assert sorted(os.listdir(tmp_path)) == before
 
 

@@ -6,13 +6,12 @@ a child process; the others call its ``main(argv)`` in this process (the same co
 an interpreter start each). Its refusals are in tests/test_bad_input.py.
 """
 import pickle
-import subprocess
 
 import numpy as np
 import pytest
 
 import order_examples_by_forgetting
-from helpers import PYTHON, REPO, TIMEOUT, call_main, cli_env, load_pickle
+from helpers import call_main, load_pickle, run_script
 from pickles import STATS_NUMPY1_P2, stats_dict, to_numpy1_layout
 
 # Two hand-worked runs of four examples, five presentations each: (accs, losses).
@@ -63,9 +62,7 @@ def test_counts_summed_over_runs_ties_by_id(two_runs, tmp_path):
     out = tmp_path / "sorted"
     argv = ["--input_dir", two_runs, "--input_fname_args", *MNIST_ARGS, "--output_dir", out,
             "--output_name", "mnist_sorted", "--epochs", 5]
-    result = subprocess.run([PYTHON, "order_examples_by_forgetting.py", *map(str, argv)], cwd=REPO,
-                            env=cli_env(), capture_output=True, text=True, timeout=TIMEOUT)
-    assert result.returncode == 0, result.stderr
+    result = run_script("order_examples_by_forgetting.py", *argv, must_succeed=True)
     assert f"including file: {stats_name(1)}" in result.stdout
     assert f"including file: {stats_name(2)}" in result.stdout
     assert "notes.txt" not in result.stdout  # only *stats_dict.pkl files get a line

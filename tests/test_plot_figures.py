@@ -3,24 +3,22 @@ numbers of the runs (checked against plain loops over the table), and bad input 
 line, exit 2, no file."""
 import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+import plot_figures
 from forgetting.sweep import figures
 from forgetting.sweep.results import collect
+from helpers import REPO, assert_one_line_error, call_main, run_script
 from run_files import mnist_fname, write_run
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAGIC = {"png": b"\x89PNG", "pdf": b"%PDF", "svg": b"<?xml"}
 N = 40  # training examples of the made-up dataset
 
 
 def plot(*args, cwd=REPO):
-    return subprocess.run([sys.executable, os.path.join(REPO, "plot_figures.py"),
-                           *map(str, args)], cwd=cwd, capture_output=True, text=True)
+    return run_script("plot_figures.py", *args, cwd=cwd)
 
 
 def accuracy(seed, remove_n, keep_lowest_n):
@@ -50,10 +48,8 @@ def sweep_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def results_csv(sweep_dir, tmp_path_factory):
     csv = tmp_path_factory.mktemp("table") / "results.csv"
-    res = subprocess.run([sys.executable, os.path.join(REPO, "collect_results.py"),
-                          "--input_dir", sweep_dir, "--epochs", "2", "--output", csv],
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    run_script("collect_results.py", "--input_dir", sweep_dir, "--epochs", "2", "--output", csv,
+               must_succeed=True)
     return csv
 
 
@@ -87,11 +83,11 @@ def test_each_figure_is_written_in_the_format_of_its_extension(
         "removal": ["--results", results_csv],
         "window": ["--input_dir", sweep_dir, "--epochs", 2, "--remove_n", 10],
     }
-    for figure, args in commands.items():
+    for figure, args in commands.items():   # main in this process: no interpreter start each
         out = tmp_path / "figs" / f"{figure}.{kind}"
-        res = plot(figure, *args, "--output", out)
-        assert res.returncode == 0, res.stderr
-        assert res.stdout == f"wrote {out}\n"
+        code, stdout, err = call_main(plot_figures.main, [figure, *args, "--output", out])
+        assert code == 0, err
+        assert stdout == f"wrote {out}\n"
         written(out, kind)
 
 
@@ -161,13 +157,12 @@ def test_histogram_fractions_and_the_unforgettable_share(sorting_files):
     (["removal", "--output", "f.png"], "one of the arguments --results --input_dir"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_file(args, needle, sweep_dir, results_csv,
-                                                  sorting_files, tmp_path):
+                                                  sorting_files, tmp_path, monkeypatch):
     names = dict(mli=sorting_files[0].parent / "scores_MLI.pkl", missing=tmp_path / "missing",
                  sorted=sorting_files[0], runs=sweep_dir, csv=results_csv)
-    res = plot(*[a.format(**names) for a in args], cwd=tmp_path)
-    assert res.returncode == 2
-    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr
-    assert needle in res.stderr
+    monkeypatch.chdir(tmp_path)   # main in this process; the real process is the next test's
+    code, stdout, err = call_main(plot_figures.main, [a.format(**names) for a in args])
+    assert_one_line_error(code, err, needle, out=stdout)
     assert os.listdir(tmp_path) == []
 
 
