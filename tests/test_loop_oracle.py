@@ -109,19 +109,23 @@ def original_train(model, optimizer, images, labels, train_indx, example_stats):
 
 
 def original_test(model, images, labels, example_stats):
-    """The original ``test()``: accuracy in percent over test batches of 1000."""
+    """The original ``test()``: accuracy in percent over test batches of 1000; returns the
+    mean test loss it printed (summed NLL over the test set / its size)."""
     model.eval()
-    correct = 0
+    test_loss, correct = 0, 0
     with torch.no_grad():
         for start in range(0, len(labels), 1000):
             data = torch.stack([TRANSFORM(image) for image in images[start:start + 1000]])
             target = torch.LongTensor(labels[start:start + 1000])
             output = model(data)
+            test_loss += F.nll_loss(output, target, reduction="sum").item()
             pred = output.max(1, keepdim=True)[1]
             correct += pred.eq(target.view_as(pred)).sum().item()
+    test_loss /= len(labels)
     index_stats = example_stats.get("test", [[], []])
     index_stats[1].append(100. * correct / float(len(labels)))
     example_stats["test"] = index_stats
+    return test_loss
 
 
 # ----------------------------------------------------------------------------- the comparison
@@ -160,21 +164,23 @@ def test_train_epoch_matches_the_original_train(mnist_job, no_dropout):
     torch.manual_seed(SEED)
     np.random.seed(SEED)
     optimizer = torch.optim.SGD(original.parameters(), lr=LR, momentum=MOMENTUM)
-    example_stats, original_orders = {}, []
+    example_stats, original_orders, original_test_losses = {}, [], []
     for _ in range(EPOCHS):
         original_orders.append(original_train(original, optimizer, images, labels, IDS.tolist(),
                                               example_stats))
-        original_test(original, test_images, test_labels, example_stats)
+        original_test_losses.append(original_test(original, test_images, test_labels, example_stats))
 
     torch.manual_seed(SEED)
     np.random.seed(SEED)
     recorder = EpochRecorder(len(IDS), BATCH_SIZE, job.device)
-    ours, our_orders = [], []
+    ours, our_orders, our_test_losses = [], [], []
     for epoch in range(EPOCHS):
         order = job.sampler.epoch_order(epoch, len(IDS), job.device)
         train_epoch(job, recorder, epoch, order)
-        ours.append(recorder.to_host(evaluate(job)))
+        test_acc, test_loss = evaluate(job)
+        ours.append(recorder.to_host(test_acc))
         our_orders.append(IDS[order.cpu().numpy()].tolist())
+        our_test_losses.append(test_loss)
 
     assert our_orders == original_orders                  # the same ids, in the same batches
     assert sorted(k for k in example_stats if k not in ("train", "test")) == IDS.tolist()
@@ -189,5 +195,6 @@ def test_train_epoch_matches_the_original_train(mnist_job, no_dropout):
         assert stats.train_acc.tolist() == \
             example_stats["train"][1][epoch * n_batches:(epoch + 1) * n_batches]
         assert stats.test_acc == example_stats["test"][1][epoch]
+    np.testing.assert_allclose(our_test_losses, original_test_losses, rtol=1e-5)
     # guards the comparison itself: the network learned, so the numbers moved
     assert ours[1].train_acc[-1] > ours[0].train_acc[0]
