@@ -189,7 +189,7 @@ def first_presentations(matrix, epochs, lengths):
     return matrix, lengths
 
 
-def load_run_arrays(path, epochs, with_losses=True):
+def load_run_arrays(path, epochs, with_losses=True, with_margins=False):
     """One stats file as ``RunArrays`` (first ``epochs`` presentations), through the restricted
     loader; a file that is not a complete stats pickle is a one-line UsageError. The loaded dict
     is dropped on return, so callers that stream runs hold about one file at a time.
@@ -204,7 +204,7 @@ def load_run_arrays(path, epochs, with_losses=True):
     try:
         stats = safe_pickle.load(path)
         try:
-            return stats_to_arrays(stats, epochs, with_losses=with_losses)
+            return stats_to_arrays(stats, epochs, with_losses=with_losses, with_margins=with_margins)
         except StatsFormatError as err:
             raise UsageError(
                 f"{path}: not a complete stats file ({err}); expected the *stats_dict.pkl that "
@@ -215,3 +215,12 @@ def load_run_arrays(path, epochs, with_losses=True):
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def mean_over_presentations(values, lengths):
+    """Per-row mean of the first ``lengths[i]`` entries of ``values`` (float64 (n,)); NaN for a
+    row with none (an example never presented says nothing about its difficulty)."""
+    values = np.asarray(values, dtype=np.float64)
+    real = np.arange(values.shape[1])[None, :] < lengths[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 -> NaN, on purpose
+        return np.where(real, values, 0.0).sum(axis=1) / lengths
