@@ -22,11 +22,12 @@ def el2n_scores(model, images, labels, prepare, batch_size=EVAL_BATCH):
     ``prepare``: uint8 batch -> model input (normalisation only). One host copy at the end.
     """
     model.eval()
-    scores = torch.empty(len(labels), dtype=torch.float32, device=labels.device)
+    dtype = next(model.parameters()).dtype  # float32 (float64 in the tests' oracles)
+    scores = torch.empty(len(labels), dtype=dtype, device=labels.device)
     with torch.no_grad():
         for start in range(0, len(labels), batch_size):
             targets = labels[start:start + batch_size]
-            error = model(prepare(images[start:start + batch_size])).float().softmax(dim=1)
+            error = model(prepare(images[start:start + batch_size])).to(dtype).softmax(dim=1)
             error[torch.arange(len(targets), device=error.device), targets] -= 1.0  # minus onehot(y)
             scores[start:start + batch_size] = error.norm(dim=1)
     return scores.cpu().numpy().astype(np.float64)

@@ -41,7 +41,7 @@ def grand_scores(model, images, labels, prepare, chunk=None):
 
     def example_loss(params, x, y):
         output = functional_call(model, (params, buffers), (x.unsqueeze(0),))
-        return F.cross_entropy(output.float(), y.unsqueeze(0))
+        return F.cross_entropy(output, y.unsqueeze(0))
 
     def squared_norm(params, x, y):
         grads = grad(example_loss)(params, x, y)
