@@ -101,3 +101,62 @@ def test_an_epoch_outside_the_run_is_refused(tmp_path):
         "error: --save_weights_at 3 is not an epoch of this run; give values from 0 (before the "
         "first step) to --epochs 2"]
     assert not (tmp_path / "out").exists()
+
+
+def test_cifar_weights_carry_the_noisy_labels_and_score_with_them(tiny_cifar, tmp_path, capsys):
+    """run_cifar.py with label noise: the file holds the labels trained on, and el2n uses them."""
+    import torch.nn.functional as F
+
+    import score_examples
+    from cifar_fixtures import patch_checksums
+    from reliability_helpers import CIFAR_FNAME, CIFAR_RUN, call_run_cifar
+    from models import ResNet18
+
+    out = tmp_path / "out"
+    code, stdout, stderr = call_run_cifar(tiny_cifar, [*CIFAR_RUN, "--epochs", 1, "--save_weights_at", 1,
+                                                       "--output_dir", out])
+    assert code == 0, stdout + stderr
+    record = torch.load(out / f"{CIFAR_FNAME}__weights_epoch_1.pt", weights_only=True)
+    assert record["model"] == "resnet18" and record["model_options"] == {"num_classes": 10}
+    assert record["label_noise_percent"] == 20
+    true = torch.as_tensor(tiny_cifar.arrays["train_y"])[record["train_ids"]]
+    flipped = {int(line.split()[0]): int(line.split()[2])
+               for line in (out / f"{CIFAR_FNAME}_changed_labels.txt").read_text().splitlines()}
+    assert len(flipped) == 20
+    expected = [flipped.get(i, int(y)) for i, y in zip(record["train_ids"].tolist(), true.tolist())]
+    assert record["train_labels"].tolist() == expected
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        patch_checksums(monkeypatch, tiny_cifar.checksums)
+        with _no_exit():
+            score_examples.main(["--score", "el2n", "--weights_epoch", "1", "--input_dir", str(out),
+                                 "--data_dir", tiny_cifar.data_dir, "--device", "cpu",
+                                 "--output_dir", str(tmp_path), "--output_name", "el2n"])
+    with open(tmp_path / "el2n.pkl", "rb") as handle:
+        written = pickle.load(handle)
+    model = ResNet18(10)
+    model.load_state_dict(record["state_dict"])
+    model.eval()
+    mean = torch.tensor([125.3, 123.0, 113.9]).view(1, 3, 1, 1) / 255
+    std = torch.tensor([63.0, 62.1, 66.7]).view(1, 3, 1, 1) / 255
+    images = torch.as_tensor(tiny_cifar.arrays["train_x"])  # (N, 3, 32, 32)
+    loop = {}
+    with torch.no_grad():
+        for i, y in zip(record["train_ids"].tolist(), expected):
+            probs = model((images[i:i + 1].float() / 255 - mean) / std).softmax(dim=1)[0]
+            loop[i] = float((probs - F.one_hot(torch.tensor(y), 10).float()).norm())
+    got = dict(zip(written["indices"].tolist(), written["el2n"].tolist()))
+    assert got.keys() == loop.keys()
+    np.testing.assert_allclose([got[i] for i in loop], list(loop.values()), rtol=1e-4, atol=1e-6)
+
+
+class _no_exit:
+    """score_examples.main returns normally on success; a SystemExit here is a failure."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is SystemExit:
+            raise AssertionError(f"score_examples exited with {value.code}")
+        return False
