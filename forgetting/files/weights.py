@@ -11,9 +11,9 @@ and the run's training set without the training script's flags:
      or None, 'train_ids': int64 example ids in training order, 'train_labels': the labels
      the run trained on (after label noise), 'label_noise_percent': int,
      'pixel_noise': (percent, std) of --noise_percent_pixels/--noise_std_pixels}
-"""
-import torch
 
+torch is imported by the functions, not the module: files/ stays importable without it.
+"""
 from forgetting.errors import UsageError
 from forgetting.files import atomic
 
@@ -25,6 +25,8 @@ RUN_KEYS = ("model", "model_options", "dataset", "permutation", "train_ids", "tr
 def run_description(model, model_options, dataset, train_ids, train_labels, permutation=None,
                     label_noise_percent=0, pixel_noise=(0, 0)):
     """The run's part of every weights file (CPU tensors), built once by the training script."""
+    import torch
+
     return {
         "model": model, "model_options": dict(model_options), "dataset": dataset,
         "permutation": None if permutation is None else torch.as_tensor(permutation).cpu().clone(),
@@ -37,6 +39,8 @@ def run_description(model, model_options, dataset, train_ids, train_labels, perm
 
 def write_weights(path, epoch, state_dict, run):
     """Atomically write the weights after ``epoch`` epochs (``state_dict``: CPU tensors)."""
+    import torch
+
     record = {"format": FORMAT, "epoch": int(epoch), "state_dict": state_dict, **run}
     with atomic.atomic_open(path, "wb") as handle:
         torch.save(record, handle)
@@ -44,6 +48,8 @@ def write_weights(path, epoch, state_dict, run):
 
 def load_weights(path):
     """A weights file as written by ``write_weights``; a damaged one is a one-line error."""
+    import torch
+
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any failure to read it means the same thing to the user
