@@ -8,7 +8,6 @@ The inputs are ordering_at_scale.py's synthetic stats files (its ``generate``, p
 as the training scripts write them), cached under ``--cache``. Every case runs in a fresh
 Python, cases interleaved per repeat so load from other processes hits all alike.
 """
-import argparse
 import os
 import shutil
 import sys
@@ -16,7 +15,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import REPO, header, median, run_measured, spread  # noqa: E402
-from ordering_at_scale import generate  # noqa: E402
+from ordering_at_scale import generate, parse_scale_args, scale_parser  # noqa: E402
 
 ORDER = os.path.join(REPO, "order_examples_by_forgetting.py")
 SCORE = os.path.join(REPO, "score_examples.py")
@@ -58,18 +57,9 @@ def report(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 runs x 5,000 x 50 (smoke test)")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--n", type=int, default=50000)
-    parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = scale_parser(__doc__.split("\n\n")[0], repeats=3)
     parser.add_argument("--scores", nargs="+", default=list(SCORES), choices=SCORES)
-    parser.add_argument("--cache", default="/tmp/forgetting_bench_stats",
-                        help="where the synthetic stats files are kept between runs")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.runs, args.n, args.epochs, args.repeats = 2, 5000, 50, 1
+    args = parse_scale_args(parser, argv)
     header(f"stats-based scores at scale (issue 10): {args.runs} runs x {args.n} examples x "
            f"{args.epochs} epochs")
     directory = generate(args.cache, args.runs, args.n, args.epochs, layouts=("int_keys",))["int_keys"]
