@@ -104,7 +104,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--mnist_n", type=int, default=512, help="examples for grand on MnistNet")
-    parser.add_argument("--resnet_n", type=int, default=64, help="examples for grand on ResNet18")
+    parser.add_argument("--resnet_n", type=int, default=32, help="examples for grand on ResNet18")
     parser.add_argument("--el2n_n", type=int, default=60000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="64 / 8 / 6,000 examples, 1 repeat")
