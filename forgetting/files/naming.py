@@ -104,15 +104,6 @@ def weights_for_stats(stats_path, epoch):
     return stats_path[:-len(STATS_SUFFIX)] + WEIGHTS_SUFFIX.format(epoch=epoch)
 
 
-def dataset_in_name(file_name):
-    """The ``dataset_<name>`` value a run's file name starts with (the first flag of both
-    training scripts), or None for a name that does not start so."""
-    base = os.path.basename(file_name)
-    if not base.startswith("dataset_"):
-        return None
-    return base[len("dataset_"):].split("__", 1)[0]
-
-
 def has_fname_args(file_name, fname_args):
     """True when ``file_name`` holds ``f'{arg}_{val}__'`` for every pair of ``fname_args``.
 

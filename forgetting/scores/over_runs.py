@@ -12,16 +12,24 @@ import os
 import numpy as np
 
 from forgetting.errors import UsageError
-from forgetting.files.naming import dataset_in_name, weights_for_stats
+from forgetting.files.naming import parse_save_fname, weights_for_stats
 from forgetting.scores.catalog import SCORES
 from forgetting.scores.stats_arrays import load_run_arrays
+
+
+def _dataset(path):
+    """The --dataset in a run's file name, or None for a name the training scripts did not make."""
+    try:
+        return parse_save_fname(os.path.basename(path))[0]["dataset"]
+    except ValueError:
+        return None
 
 
 def check_same_dataset(paths):
     """Refuse runs whose file names name different datasets (``dataset_<name>__``)."""
     named = {}
     for path in paths:
-        named.setdefault(dataset_in_name(path), path)
+        named.setdefault(_dataset(path), path)
     named.pop(None, None)  # a file not named by the training scripts says nothing
     if len(named) > 1:
         listed = ", ".join(f"{name} ({os.path.basename(path)})" for name, path in named.items())
