@@ -136,3 +136,19 @@ def test_descending_order_breaks_ties_by_ascending_id():
     assert values[:4].tolist() == [2.0, 2.0, 0.5, 0.5] and np.isnan(values[4])
     ids, _ = sort_by_score([2, 1, 0], np.array([1, 3, 1], dtype=np.int64), descending=True)
     assert ids.tolist() == [1, 0, 2]
+
+
+def test_only_the_asked_matrices_are_built():
+    """aum reads only margins, confidence only losses: lengths then come from that matrix,
+    and a second matrix is checked against the first."""
+    from forgetting.scores.stats_arrays import StatsFormatError, stats_to_arrays
+
+    stats = {0: [[0.5, 0.25], [1, 0], [2.0, -1.0]], 1: [[1.0], [0], [0.5]], "train": [[], [50.0]]}
+    run = stats_to_arrays(stats, 5, with_losses=False, with_margins=True, with_accs=False)
+    assert run.accs is None and run.losses is None
+    assert run.lengths.tolist() == [2, 1] and run.margins.tolist() == [[2.0, -1.0], [0.5, 0.0]]
+    run = stats_to_arrays(stats, 5, with_accs=False)
+    assert run.losses.tolist() == [[0.5, 0.25], [1.0, 0.0]] and run.margins is None
+    stats[1][2].append(3.0)
+    with pytest.raises(StatsFormatError, match="example 1 has 2 margins but 1 losses"):
+        stats_to_arrays(stats, 5, with_margins=True, with_accs=False)

@@ -20,7 +20,8 @@ from forgetting.scores.stats_arrays import first_presentations, mean_over_presen
 def true_label_probabilities(losses, epochs, lengths=None):
     """``(exp(-loss), lengths)`` over the first ``epochs`` presentations."""
     values, lengths = first_presentations(losses, epochs, lengths)
-    return np.exp(-values.astype(np.float64, copy=False)), lengths
+    probs = np.negative(values, dtype=np.float64)  # a new array: the caller's losses stay
+    return np.exp(probs, out=probs), lengths
 
 
 def confidence(losses, epochs, lengths=None):
@@ -35,8 +36,9 @@ def variability(losses, epochs, lengths=None):
     mean = mean_over_presentations(probs, lengths)
     # Two passes (mean, then squared deviations) rather than E[p^2] - E[p]^2, which cancels
     # badly when p barely moves (a confidently learned example: p ~ 1 at every presentation).
-    squared = (probs - mean[:, None]) ** 2
-    return np.sqrt(mean_over_presentations(squared, lengths))
+    probs -= mean[:, None]   # in place: probs is ours (true_label_probabilities made it)
+    np.square(probs, out=probs)
+    return np.sqrt(mean_over_presentations(probs, lengths))
 
 
 def correctness(accs, epochs, lengths=None):

@@ -22,7 +22,7 @@ class Score:
     high_is_easy: bool          # True: sorted by descending value
     summary: str                # one line for --help and the README
     from_stats: Optional[Callable] = None  # (RunArrays, epochs) -> (n,) values of one run
-    needs: tuple = ()           # stats matrices beyond the accuracies: 'losses', 'margins'
+    needs: tuple = ()           # stats matrices read: 'accs', 'losses', 'margins'
     total: str = "mean"         # how runs combine: 'mean', or 'sum' (forgetting, as the original)
     from_weights: Optional[str] = None     # module under forgetting.scores with <name>_scores
 
@@ -38,7 +38,8 @@ def _losses(fn):
 SCORES = {score.name: score for score in (
     Score("forgetting", "forgetting counts", False,
           "forgetting events summed over runs (Toneva et al. 2019); the ordering script's file",
-          lambda run, epochs: forgetting_counts(run.accs, epochs, run.lengths), total="sum"),
+          lambda run, epochs: forgetting_counts(run.accs, epochs, run.lengths), needs=("accs",),
+          total="sum"),
     Score("mli", "max loss increase", False,
           "Max Loss Increase, the largest loss rise between consecutive presentations",
           _losses(max_loss_increase), needs=("losses",)),
@@ -54,7 +55,8 @@ SCORES = {score.name: score for score in (
           _losses(cartography.variability), needs=("losses",)),
     Score("correctness", "correctness", True,
           "cartography: fraction of presentations classified correctly",
-          lambda run, epochs: cartography.correctness(run.accs, epochs, run.lengths)),
+          lambda run, epochs: cartography.correctness(run.accs, epochs, run.lengths),
+          needs=("accs",)),
     Score("el2n", "el2n", False,
           "EL2N (Paul et al. 2021): ||softmax(f(x)) - onehot(y)||_2 at saved weights",
           from_weights="el2n"),

@@ -99,7 +99,7 @@ def score_runs(paths, names, epochs, weights_epoch=None, device=None, data_dir=N
         run_ids, values = None, {}
         if stats_scores:
             run = load_run_arrays(path, epochs, with_losses="losses" in needs,
-                                  with_margins="margins" in needs)
+                                  with_margins="margins" in needs, with_accs="accs" in needs)
             run_ids = run.ids
             values = {s.name: s.from_stats(run, epochs) for s in stats_scores}
             del run
