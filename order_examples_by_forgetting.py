@@ -30,14 +30,12 @@ import argparse
 import os
 import shlex
 
-import numpy as np
-
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.files.atomic import write_pickle
 from forgetting.files.naming import find_stats_files, has_fname_args
-from forgetting.files.outdir import check_output_dir, make_output_dir
+from forgetting.files.outdir import check_output_dir, write_output_pickle
 from forgetting.scores import forgetting_counts, max_loss_increase, sort_by_score
 from forgetting.scores.original import compute_forgetting_statistics, sort_examples_by_forgetting
+from forgetting.scores.over_runs import check_same_ids
 from forgetting.scores.stats_arrays import load_run_arrays
 
 # What notebooks written for the original import from this script (see the docstring).
@@ -123,14 +121,6 @@ def score_run(path, epochs, with_mli):
     return run.ids, counts, mli
 
 
-def _write(path, obj, flag):
-    make_output_dir(os.path.dirname(path) or ".", flag)
-    try:
-        write_pickle(path, obj)
-    except OSError as err:
-        raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
-
-
 @exit_on_usage_error
 def main(argv=None):
     args = parse_args(argv)
@@ -163,14 +153,7 @@ def main(argv=None):
             ids, total_counts, mli_sum = run_ids, counts, mli
             first_path = path
             continue
-        if not np.array_equal(run_ids, ids):
-            only_here = np.setdiff1d(run_ids, ids).size
-            only_first = np.setdiff1d(ids, run_ids).size
-            raise UsageError(
-                f"{path}: its example ids differ from those of {first_path} ({only_here} ids "
-                f"only in this file, {only_first} only in the first); all runs must hold the "
-                "same examples: narrow --input_fname_args to runs on the same training set"
-            )
+        check_same_ids(path, run_ids, first_path, ids)
         total_counts += counts
         if with_mli:
             mli_sum += mli
@@ -178,14 +161,14 @@ def main(argv=None):
     sorted_ids, sorted_counts = sort_by_score(ids, total_counts)
     print(f"Number of unforgettable examples: {int((total_counts == 0).sum())}")
     out_path = os.path.join(args.output_dir, name + ".pkl")
-    _write(out_path, {"indices": sorted_ids, "forgetting counts": sorted_counts}, "--output_dir")
+    write_output_pickle(out_path, {"indices": sorted_ids, "forgetting counts": sorted_counts}, "--output_dir")
     print(f"Wrote {len(sorted_ids)} examples from {len(paths)} run(s) to {out_path}")
 
     if with_mli:
         mli_ids, mli_scores = sort_by_score(ids, mli_sum / len(paths))
         mli_name = f"{name}_MLI"
         mli_path = os.path.join(args.output_dir_MLI, mli_name + ".pkl")
-        _write(mli_path, {"indices": mli_ids, "max loss increase": mli_scores}, "--output_dir_MLI")
+        write_output_pickle(mli_path, {"indices": mli_ids, "max loss increase": mli_scores}, "--output_dir_MLI")
         print(f"Wrote the Max Loss Increase ordering to {mli_path}")
         print(
             "To remove examples by MLI, give the training script: "

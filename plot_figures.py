@@ -4,6 +4,8 @@
     python plot_figures.py histogram --sorting_file mnist_results/mnist_sorted.pkl --output fig1.png
     python plot_figures.py removal --results results.csv --output fig6.png
     python plot_figures.py window --results results.csv --remove_n 5000 --output fig5_right.png
+    python plot_figures.py datamap --input_dir mnist_results --input_fname_args dataset mnist \
+        --output datamap.png
 
 ``--output``'s extension picks the format (.png, .pdf, .svg). A new figure is one entry in
 SUBCOMMANDS: a help line, a function adding its flags, and one drawing a matplotlib Figure
@@ -14,6 +16,7 @@ import os
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import safe_pickle
+from forgetting.files.naming import find_stats_files
 from forgetting.files.outdir import check_output_dir, make_output_dir
 from forgetting.sweep import figures
 from forgetting.sweep.results import add_selection_flags, check_selection, collect, read_results
@@ -80,6 +83,30 @@ def add_window_flags(parser):
                         help="the window's size: runs with this --remove_n are drawn")
 
 
+def add_datamap_flags(parser):
+    parser.add_argument("--input_dir", required=True,
+                        help="directory searched recursively for the runs' *stats_dict.pkl files")
+    parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
+                        help="name/value pairs 'arg1 val1 arg2 val2 ...' selecting the runs, as in "
+                             "order_examples_by_forgetting.py; default: every run")
+    parser.add_argument("--epochs", type=int, default=200,
+                        help="presentations per run considered, the first ones (default: 200)")
+
+
+def draw_datamap(args):
+    """Confidence, variability and correctness per example, averaged over the selected runs."""
+    from forgetting.scores.over_runs import score_runs
+    from forgetting.sweep.datamap import datamap_figure
+
+    pairs = check_selection(args)
+    paths = find_stats_files(args.input_dir, pairs)
+    if not paths:
+        raise UsageError(f"No input files found in {args.input_dir} that match {pairs}")
+    ids, values = score_runs(paths, ["variability", "confidence", "correctness"], args.epochs)
+    title = f"Data map: {len(ids)} examples, {len(paths)} run(s), first {args.epochs} presentations"
+    return datamap_figure(values["variability"], values["confidence"], values["correctness"], title)
+
+
 SUBCOMMANDS = {
     # name: (help, adds the subcommand's flags, draws the figure from the parsed flags)
     "histogram": ("Figure 1: fraction of examples per number of forgetting events",
@@ -90,6 +117,9 @@ SUBCOMMANDS = {
     "window": ("Figure 5 right: test accuracy vs where a window of --remove_n removed examples "
                "starts in the sorted order", add_window_flags,
                lambda args: figures.window_figure(load_table(args), args.remove_n)),
+    "datamap": ("dataset cartography: variability vs confidence per example, coloured by "
+                "correctness (Swayamdipta et al. 2020), from the stats files",
+                add_datamap_flags, draw_datamap),
 }
 
 

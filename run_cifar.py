@@ -19,6 +19,7 @@ from forgetting.data.transforms import eval_transform, train_transform
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import atomic
 from forgetting.files.naming import CIFAR_FNAME_FLAGS, RunPaths, save_fname
+from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
 from forgetting.training.loop import TrainingJob, run_job
 from forgetting.training.optim import OPTIMIZERS, make_optimizer
@@ -123,6 +124,12 @@ def main(argv=None):
 
     print(f"{args.dataset}: training {args.model} on {len(train_ids)} of {len(data.train_y)} "
           f"examples on {device}; writing {fname}__stats_dict.pkl to {args.output_dir}", flush=True)
+    described = None
+    if args.save_weights_at:  # what score_examples.py needs to rebuild this run's training set
+        described = run_description(
+            args.model, {"num_classes": data.num_classes}, args.dataset, train_ids, train_y,
+            label_noise_percent=args.noise_percent_labels,
+            pixel_noise=(args.noise_percent_pixels, args.noise_std_pixels))
     job = TrainingJob(
         model=model, optimizer=optimizer,
         loss_fn=lambda outputs, targets: F.cross_entropy(outputs, targets, reduction="none"),
@@ -142,7 +149,8 @@ def main(argv=None):
                 "length": args.length, "amp": args.amp},
         lr_for_epoch=lr_for_epoch, generator=generator, amp=args.amp,
         resume=args.resume, say=lambda msg: print(msg, flush=True),
-        progress_every=args.progress_every)
+        progress_every=args.progress_every,
+        save_weights_at=tuple(args.save_weights_at), run_description=described)
     run_job(job)
 
 

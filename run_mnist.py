@@ -15,6 +15,7 @@ from forgetting.data.selection import select_train_ids
 from forgetting.data.transforms import normaliser
 from forgetting.errors import ArgumentParser, exit_on_usage_error
 from forgetting.files.naming import MNIST_FNAME_FLAGS, RunPaths, save_fname
+from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
 from forgetting.training.loop import TrainingJob, run_job
 from models import MnistNet
@@ -61,6 +62,11 @@ def main(argv=None):
     data = data.to(device)
     ids_on_device = torch.from_numpy(train_ids).to(device)
     normalise = normaliser(data.mean, data.std, device)
+    described = None
+    if args.save_weights_at:  # what score_examples.py needs to rebuild this run's training set
+        described = run_description(
+            "mnist_net", {"dropout": not args.no_dropout}, args.dataset, train_ids,
+            data.train_y[ids_on_device], permutation=data.permutation)
     job = TrainingJob(
         model=model, optimizer=optimizer,
         loss_fn=lambda outputs, targets: F.nll_loss(outputs, targets, reduction="none"),
@@ -71,7 +77,8 @@ def main(argv=None):
         paths=RunPaths.for_run(args.output_dir, fname),
         config={"batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum},
         resume=args.resume, say=lambda msg: print(msg, flush=True),
-        progress_every=args.progress_every)
+        progress_every=args.progress_every,
+        save_weights_at=tuple(args.save_weights_at), run_description=described)
     run_job(job)
 
 

@@ -148,18 +148,28 @@ def report(layout, n_files, rows, baseline_mib):
     return med
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def scale_parser(description, repeats):
+    """The flags of the benchmarks over synthetic stats files (this one, scores_at_scale.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="2 runs x 5,000 x 50 (smoke test)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--n", type=int, default=50000)
     parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--cache", default="/tmp/forgetting_bench_stats",
                         help="where the synthetic stats files are kept between runs")
+    return parser
+
+
+def parse_scale_args(parser, argv):
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.n, args.epochs, args.repeats = 2, 5000, 50, 1
+    return args
+
+
+def main(argv=None):
+    args = parse_scale_args(scale_parser(__doc__.split("\n\n")[0], repeats=2), argv)
     header(f"ordering at scale (item 4): {args.runs} runs x {args.n} examples x {args.epochs} epochs")
     dirs = generate(args.cache, args.runs, args.n, args.epochs)
     _, baseline, _ = run_measured(BASELINE)

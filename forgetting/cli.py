@@ -49,6 +49,11 @@ def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
     parser.add_argument("--progress_every", type=float, default=30.0, metavar="SECONDS",
                         help="progress within an epoch on stderr: a bar when stderr is a terminal, "
                              "else at most one line every SECONDS (default: 30); 0 shows none")
+    parser.add_argument("--save_weights_at", type=int, nargs="+", default=[], metavar="E",
+                        help="also save the model's weights after each epoch E (0 = before the "
+                             "first step) to <save_fname>__weights_epoch_<E>.pt, with what "
+                             "score_examples.py --score el2n/grand needs to rebuild the model and "
+                             "training set; not in the file name")
     parser.set_defaults(cpu_threads=cpu_threads)
 
 
@@ -62,6 +67,10 @@ def check_common_flags(args):
         raise UsageError(f"--threads is {args.threads}; it must be at least 1")
     if not args.progress_every >= 0:   # also refuses nan
         raise UsageError(f"--progress_every is {args.progress_every}; it must be 0 (none) or more seconds")
+    for epoch in args.save_weights_at:
+        if not 0 <= epoch <= args.epochs:
+            raise UsageError(f"--save_weights_at {epoch} is not an epoch of this run; give values "
+                             f"from 0 (before the first step) to --epochs {args.epochs}")
     check_output_dir(args.output_dir)
     check_removal_flags(args.remove_n, args.keep_lowest_n, args.sorting_file,
                         getattr(args, "remove_subsample", 0))

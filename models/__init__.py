@@ -19,6 +19,17 @@ CIFAR_MODELS = {
 }
 
 
+# A saved weights file's 'model' -> constructor taking its 'model_options' as keywords.
+MODELS = {"mnist_net": MnistNet, **CIFAR_MODELS}
+
+
+def build_model(name: str, options: dict) -> nn.Module:
+    """The network a weights file describes (``name`` and constructor keyword ``options``)."""
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+    return MODELS[name](**options)
+
+
 def build_cifar_model(name: str, num_classes: int) -> nn.Module:
     """The CIFAR network called ``name``; KeyError naming the known models otherwise."""
     try:
@@ -30,4 +41,4 @@ def build_cifar_model(name: str, num_classes: int) -> nn.Module:
 
 
 __all__ = ["MnistNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "WideResNet",
-           "WideResNet28_10", "CIFAR_MODELS", "build_cifar_model"]
+           "WideResNet28_10", "CIFAR_MODELS", "MODELS", "build_cifar_model", "build_model"]

@@ -9,6 +9,7 @@ import dataclasses
 import gzip
 import importlib.util
 import os
+from typing import Optional
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ class ImageData:
     mean: tuple
     std: tuple
     num_classes: int
+    permutation: Optional[torch.Tensor] = None  # the pixel permutation of permuted_mnist*
 
     def to(self, device):
         """The same data moved to ``device`` (the whole set lives there for training)."""
@@ -108,13 +110,16 @@ def permute_pixels(data, permutation):
         n, c, h, w = images.shape
         return images.reshape(n, c, h * w)[:, :, permutation].reshape(n, c, h, w)
 
-    return dataclasses.replace(data, train_x=apply(data.train_x), test_x=apply(data.test_x))
+    return dataclasses.replace(data, train_x=apply(data.train_x), test_x=apply(data.test_x),
+                               permutation=permutation)
 
 
-def load_mnist_family(dataset, data_dir):
+def load_mnist_family(dataset, data_dir, permutation=None):
     """The four MNIST datasets of run_mnist.py. Call right after seeding: the permuted
-    variants draw their permutation as ``torch.randperm(784)`` first, as the original did."""
-    permutation = torch.randperm(784) if dataset.startswith("permuted_") else None
+    variants draw their permutation as ``torch.randperm(784)`` first, as the original did
+    (unless ``permutation`` is given: a saved run's, for rebuilding its training set)."""
+    if permutation is None and dataset.startswith("permuted_"):
+        permutation = torch.randperm(784)
     if dataset.endswith("_5k"):
         data = load_mnist_5k()
     else:

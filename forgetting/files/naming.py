@@ -9,6 +9,7 @@ files in ``--output_dir`` are ``<save_fname>`` plus one of the suffixes below
 """
 import dataclasses
 import os
+import re
 from typing import Optional
 
 # The original's files.
@@ -20,6 +21,9 @@ STATS_ENDING = "stats_dict.pkl"                 # what the ordering script match
 # The run's own files (SPEC section 7: <save_fname>__<what>).
 STATS_LOG_SUFFIX = "__resume_stats.bin"
 RESUME_STATE_SUFFIX = "__resume_state.pt"
+# --save_weights_at E: the weights after E epochs (0 = before the first step), for el2n/grand.
+WEIGHTS_SUFFIX = "__weights_epoch_{epoch}.pt"
+WEIGHTS_PATTERN = re.compile(r"__weights_epoch_(\d+)\.pt")
 
 MNIST_FNAME_FLAGS = ("dataset", "no_dropout", "seed", "sorting_file", "remove_n", "keep_lowest_n")
 CIFAR_FNAME_FLAGS = (
@@ -71,11 +75,33 @@ class RunPaths:
         return cls(base + STATS_SUFFIX, base + BEST_ACC_SUFFIX, base + STATS_LOG_SUFFIX,
                    base + RESUME_STATE_SUFFIX, base + CHANGED_LABELS_SUFFIX, checkpoint)
 
+    def weights(self, epoch):
+        """``<save_fname>__weights_epoch_<epoch>.pt``, written with --save_weights_at."""
+        return self.stats[:-len(STATS_SUFFIX)] + WEIGHTS_SUFFIX.format(epoch=epoch)
+
+    def existing_weights(self):
+        """The weights files of this save_fname now on disk (any epoch), sorted."""
+        directory, base = os.path.split(self.stats[:-len(STATS_SUFFIX)])
+        try:
+            names = os.listdir(directory or ".")
+        except OSError:
+            return []
+        return sorted(os.path.join(directory, name) for name in names
+                      if name.startswith(base) and WEIGHTS_PATTERN.fullmatch(name[len(base):]))
+
     def written_by_training(self):
         """The files the training loop replaces atomically (not changed_labels: written once
         by run_cifar.py before training)."""
         return [p for p in (self.stats, self.best_acc, self.stats_log, self.resume_state,
                             self.checkpoint) if p is not None]
+
+
+def weights_for_stats(stats_path, epoch):
+    """The weights file of epoch ``epoch`` beside a run's stats file, or None when the stats
+    file's name does not end in ``__stats_dict.pkl`` (then it has no save_fname to go by)."""
+    if not stats_path.endswith(STATS_SUFFIX):
+        return None
+    return stats_path[:-len(STATS_SUFFIX)] + WEIGHTS_SUFFIX.format(epoch=epoch)
 
 
 def has_fname_args(file_name, fname_args):

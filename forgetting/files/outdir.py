@@ -6,6 +6,7 @@ Used by the training scripts (``--output_dir``) and the ordering script (``--out
 import os
 
 from forgetting.errors import UsageError
+from forgetting.files.atomic import write_pickle
 
 
 def check_output_dir(path, flag="--output_dir"):
@@ -36,3 +37,13 @@ def make_output_dir(path, flag="--output_dir"):
     except OSError as err:
         raise UsageError(f"{flag} {path} cannot be created ({err.strerror or err}); "
                          "choose a directory you can write to") from None
+
+
+def write_output_pickle(path, obj, flag="--output_dir"):
+    """Create the directory of ``path`` (checked before with ``check_output_dir``) and write
+    ``obj`` there atomically; the OS saying no is a one-line UsageError."""
+    make_output_dir(os.path.dirname(path) or ".", flag)
+    try:
+        write_pickle(path, obj)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror or err}") from None

@@ -2,9 +2,12 @@
 
 - ``stats_arrays``: a stats pickle's dict as ``RunArrays`` (ids, accs, losses, lengths);
 - ``forgetting``: forgetting event counts (the paper); ``mli``: Max Loss Increase;
-- ``ranking``: the sorting file's order (ascending score, ties by id);
 - ``original``: the original ordering script's notebook functions, on these arrays;
-- ``tables``: stats and sorting files as pandas DataFrames (``forgetting.load_stats``/``load_sorting``).
+- ``tables``: stats and sorting files as pandas DataFrames (``forgetting.load_stats``/``load_sorting``);
+- ``aum``: Area Under the Margin; ``cartography``: confidence, variability, correctness;
+- ``el2n``, ``grand``: from saved weights (import torch; ``saved_run`` rebuilds the run);
+- ``catalog``: every score's name, file key and direction; ``over_runs``: scores over runs;
+- ``ranking``: the sorting file's order (easiest first, ties by id).
 """
 from forgetting.scores.forgetting import forgetting_counts
 from forgetting.scores.mli import max_loss_increase

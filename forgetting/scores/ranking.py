@@ -1,9 +1,10 @@
-"""The sorting file's order: ascending score, ties by ascending example id (SPEC section 7)."""
+"""The sorting file's order: easiest first, ties by ascending example id (SPEC section 7)."""
 import numpy as np
 
 
-def sort_by_score(ids, scores):
-    """``(ids, scores)`` ordered by ascending score, ties by ascending id.
+def sort_by_score(ids, scores, descending=False):
+    """``(ids, scores)`` ordered by ascending score (``descending``: by descending score, for
+    scores where high means easy), ties by ascending id either way.
 
     Returns ``(int64 ids, scores)`` as new arrays. NaN scores sort last.
     """
@@ -11,5 +12,9 @@ def sort_by_score(ids, scores):
     scores = np.asarray(scores)
     if ids.shape != scores.shape or ids.ndim != 1:
         raise ValueError("ids and scores must be 1-D arrays of the same length")
-    order = np.lexsort((ids, scores))  # last key is the primary one
+    key = scores
+    if descending:
+        # Negating keeps NaN a NaN (still last); float64 so the negation of an int cannot wrap.
+        key = -scores.astype(np.float64)
+    order = np.lexsort((ids, key))  # last key is the primary one
     return ids[order], scores[order]

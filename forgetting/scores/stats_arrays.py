@@ -25,7 +25,7 @@ class RunArrays(NamedTuple):
     """One run's statistics as arrays (rows in ascending id order)."""
 
     ids: np.ndarray  # int64 (n,), ascending
-    accs: np.ndarray  # int8 (n, p), 0/1, padded with 0 past lengths[i]
+    accs: Optional[np.ndarray]  # int8 (n, p), 0/1, padded with 0 past lengths[i]; None when not asked for
     losses: Optional[np.ndarray]  # float64 (n, p), padded with 0.0; None when not asked for
     lengths: np.ndarray  # int64 (n,), presentations kept per example (<= epochs)
     margins: Optional[np.ndarray] = None  # float64 (n, p) like losses; None unless asked for
@@ -92,16 +92,20 @@ def _int_bits_matrix(rows, epochs):
     return matrix.astype(np.int8), np.full(n, matrix.shape[1], dtype=np.int64)
 
 
-def stats_to_arrays(stats, epochs, with_losses=True, with_margins=False):
+def stats_to_arrays(stats, epochs, with_losses=True, with_margins=False, with_accs=True):
     """A loaded stats dict as ``RunArrays``, truncated to ``epochs`` presentations.
 
     ``stats`` maps example id (Python int or numpy integer) to ``[losses, accs,
     margins]`` (three sequences, one entry per presentation); string keys (``'train'``,
     ``'test'``) are skipped. Accuracies must be 0/1 and each example must have as many
     losses as accuracies. Raises ``StatsFormatError`` saying what is wrong otherwise.
-    ``with_losses=False`` skips building (and checking) the loss matrix; ``with_margins=True``
-    builds the margin matrix too (checked the same way).
+    ``with_losses=False`` skips building (and checking) the loss matrix; ``with_margins``
+    builds (and checks) the margin matrix, which only AUM needs; ``with_accs=False`` skips
+    the accuracies (``lengths`` then come from the first matrix built), for the scores that
+    do not read them: building each matrix costs about a fifth of loading the file.
     """
+    if not (with_accs or with_losses or with_margins):
+        raise ValueError("ask for at least one of accs, losses, margins")
     if not isinstance(stats, dict):
         raise StatsFormatError(f"it holds a {type(stats).__name__}, not a dict")
     if epochs < 0:
@@ -124,32 +128,41 @@ def stats_to_arrays(stats, epochs, with_losses=True, with_margins=False):
         raise StatsFormatError(
             f"the value for example {ids[bad]} is not [losses, accuracies, margins] (three lists)"
         )
-    acc_rows = [rec[1] for rec in records]
-    fast = _int_bits_matrix(acc_rows, epochs)
-    if fast is not None:
-        accs, lengths = fast
-    else:
-        accs, lengths = _matrix(acc_rows, epochs, np.float64, "accuracies")
-        if not ((accs == 0) | (accs == 1)).all():
-            raise StatsFormatError("an accuracy is not 0 or 1")
-        accs = accs.astype(np.int8)
-    losses = _float_matrix(records, 0, "losses", ids, lengths, epochs) if with_losses else None
-    margins = _float_matrix(records, 2, "margins", ids, lengths, epochs) if with_margins else None
+    accs = lengths = losses = margins = None
+    counted = None  # what ``lengths`` counts, for the mismatch message
+    if with_accs:
+        acc_rows = [rec[1] for rec in records]
+        fast = _int_bits_matrix(acc_rows, epochs)
+        if fast is not None:
+            accs, lengths = fast
+        else:
+            accs, lengths = _matrix(acc_rows, epochs, np.float64, "accuracies")
+            if not ((accs == 0) | (accs == 1)).all():
+                raise StatsFormatError("an accuracy is not 0 or 1")
+            accs = accs.astype(np.int8)
+        counted = "accuracies"
+    if with_losses:
+        losses, lengths, counted = _values(records, 0, "losses", ids, lengths, counted, epochs)
+    if with_margins:
+        margins, lengths, counted = _values(records, 2, "margins", ids, lengths, counted, epochs)
     return RunArrays(ids=ids, accs=accs, losses=losses, lengths=lengths, margins=margins)
 
 
-def _float_matrix(records, part, what, ids, lengths, epochs):
-    """Part ``part`` of every record as a padded float64 matrix, with as many entries per
-    example as it has accuracies (else StatsFormatError naming the example)."""
+def _values(records, part, what, ids, lengths, counted, epochs):
+    """``(matrix, lengths, counted)``: the float64 matrix of part ``part`` (0 losses, 2
+    margins) of every record, refusing an example with a different number of entries than
+    the ``lengths`` already found (``counted``: of what); the first matrix sets them."""
     matrix, part_lengths = _matrix([rec[part] for rec in records], epochs, np.float64, what)
+    if lengths is None:
+        return matrix, part_lengths, what
     mismatch = np.flatnonzero(part_lengths != lengths)
     if mismatch.size:
         i = mismatch[0]
         raise StatsFormatError(
-            f"example {ids[i]} has {part_lengths[i]} {what} but {lengths[i]} accuracies"
+            f"example {ids[i]} has {part_lengths[i]} {what} but {lengths[i]} {counted}"
             f" in its first {epochs} presentations"
         )
-    return matrix
+    return matrix, lengths, counted
 
 
 # Key types that are example ids as they are: what the training scripts (int) and the original
@@ -189,7 +202,7 @@ def first_presentations(matrix, epochs, lengths):
     return matrix, lengths
 
 
-def load_run_arrays(path, epochs, with_losses=True):
+def load_run_arrays(path, epochs, with_losses=True, with_margins=False, with_accs=True):
     """One stats file as ``RunArrays`` (first ``epochs`` presentations), through the restricted
     loader; a file that is not a complete stats pickle is a one-line UsageError. The loaded dict
     is dropped on return, so callers that stream runs hold about one file at a time.
@@ -204,7 +217,8 @@ def load_run_arrays(path, epochs, with_losses=True):
     try:
         stats = safe_pickle.load(path)
         try:
-            return stats_to_arrays(stats, epochs, with_losses=with_losses)
+            return stats_to_arrays(stats, epochs, with_losses=with_losses,
+                                   with_margins=with_margins, with_accs=with_accs)
         except StatsFormatError as err:
             raise UsageError(
                 f"{path}: not a complete stats file ({err}); expected the *stats_dict.pkl that "
@@ -215,3 +229,16 @@ def load_run_arrays(path, epochs, with_losses=True):
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def mean_over_presentations(values, lengths):
+    """Per-row mean of the first ``lengths[i]`` entries of ``values`` (float64 (n,)); NaN for a
+    row with none (an example never presented says nothing about its difficulty)."""
+    values = np.asarray(values, dtype=np.float64)
+    if (lengths == values.shape[1]).all():  # the usual case: no padding to mask out
+        totals = values.sum(axis=1)
+    else:
+        real = np.arange(values.shape[1])[None, :] < lengths[:, None]
+        totals = np.where(real, values, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 -> NaN, on purpose
+        return totals / lengths

@@ -57,6 +57,8 @@ class TrainingJob:
     say: Callable = print      # progress messages for the user
     progress_every: float = 30.0   # seconds between progress lines within an epoch (0: none)
     sampler: object = dataclasses.field(default_factory=UniformOrder)
+    save_weights_at: tuple = ()  # --save_weights_at: epochs whose weights are saved (0 = initial)
+    run_description: Optional[dict] = None  # files/weights.py run_description, for those files
 
 
 def _autocast(job):

@@ -7,7 +7,8 @@ keeps saving off the training path:
   afresh, removes what a kill -9 left, and restores the model, optimizer and RNGs;
 - per epoch, a host copy of the weights runs beside the test pass (``start_weight_copy``),
   then ``commit`` hands the epoch to a background thread that writes, in this order, the
-  stats log record -> best checkpoint -> resume state (the commit point) -> best_acc.txt;
+  stats log record -> best checkpoint -> saved weights (--save_weights_at) -> resume state
+  (the commit point) -> best_acc.txt;
   host copies reuse the memory of the snapshot from two epochs ago (a two-slot ring);
 - the legacy ``__stats_dict.pkl`` is refreshed by a child process (training/refresher.py)
   and written complete when the run ends or is stopped (``stop_safely``).
@@ -28,6 +29,7 @@ from forgetting.errors import UsageError
 from forgetting.files import atomic
 from forgetting.files.stats_log import StatsLog
 from forgetting.files.stats_pickle import best_acc_text, write_stats_pickle
+from forgetting.files.weights import write_weights
 from forgetting.training import resume_state
 from forgetting.training.refresher import BackgroundRefresher
 
@@ -97,10 +99,11 @@ def _copy_weights(job, reuse=None):
 
 class _Committer:
     """Writes each finished epoch in a background thread, one epoch at a time, in the order
-    stats log record -> best checkpoint -> resume state (the commit point) -> best_acc.txt."""
+    stats log record -> best checkpoint -> saved weights -> resume state (the commit point)
+    -> best_acc.txt."""
 
-    def __init__(self, paths, stats_log):
-        self.paths, self.stats_log = paths, stats_log
+    def __init__(self, paths, stats_log, run_description):
+        self.paths, self.stats_log, self.run_description = paths, stats_log, run_description
         self.pool = ThreadPoolExecutor(max_workers=1)
         self.pending = None
 
@@ -114,21 +117,26 @@ class _Committer:
                 raise SaveFailed.from_os_error(err) from None
             self.pending = None
 
-    def submit(self, epoch, stats, best_acc, checkpoint, state):
+    def submit(self, epoch, stats, best_acc, checkpoint, state, save_weights):
         self.wait()
-        self.pending = self.pool.submit(self._commit, epoch, stats, best_acc, checkpoint, state)
+        self.pending = self.pool.submit(self._commit, epoch, stats, best_acc, checkpoint, state,
+                                        save_weights)
 
-    def _commit(self, epoch, stats, best_acc, checkpoint, state):
+    def _commit(self, epoch, stats, best_acc, checkpoint, state, save_weights):
         # The checkpoint goes before the resume state (the commit point): a crash between the
         # two re-runs the epoch, which writes the same checkpoint again; the other way round,
         # the best model of the epoch would be lost. best_acc.txt is derived from the state, so
         # it goes after it (and the final write rewrites it). So a failed write leaves the
-        # resume state and best_acc.txt of the previous epoch as they were.
+        # resume state and best_acc.txt of the previous epoch as they were. The saved weights
+        # go before the commit point for the checkpoint's reason: never lost by a crash.
         self.stats_log.append(epoch, stats)
         if checkpoint is not None:
             os.makedirs(os.path.dirname(self.paths.checkpoint), exist_ok=True)
             with atomic.atomic_open(self.paths.checkpoint) as handle:
                 torch.save(checkpoint, handle)
+        if save_weights:
+            write_weights(self.paths.weights(epoch + 1), epoch + 1, state["model"],
+                          self.run_description)
         resume_state.save_state(self.paths.resume_state, state)
         atomic.write_text(self.paths.best_acc, best_acc)
 
@@ -162,8 +170,35 @@ class RunSaver:
             atomic.remove_stale_temps(path)
         self.refresher = BackgroundRefresher(self.paths.stats_log, self.paths.stats)
         self.best_train = self.best_test = 0.0
+        if job.save_weights_at and job.run_description is None:
+            raise ValueError("save_weights_at needs the job's run_description")
+        self._save_weights_due_now()
         if self.state is not None and not self.finished():
             self._restore(self.state)
+
+    def _weights_wanted(self, epoch):
+        """Whether to write the weights after ``epoch`` epochs: asked for, and not already on
+        disk from this run (a resumed run keeps what it wrote before; its weights are the
+        same, training being deterministic, so rewriting would only churn the file)."""
+        path = self.paths.weights(epoch)
+        if epoch not in self.job.save_weights_at:
+            return False
+        atomic.remove_stale_temps(path)
+        return not (self.job.resume and os.path.exists(path))
+
+    def _save_weights_due_now(self):
+        """The weights of the epoch training continues from (0 for a fresh run: before the
+        first step; a resumed run's last finished epoch, from its saved state, when that run
+        did not save them); a note for asked-for epochs already behind us and not on disk."""
+        done = self.epochs_done
+        if self._weights_wanted(done):
+            model = self.state["model"] if self.state is not None else _cpu_copy(self.job.model.state_dict())
+            write_weights(self.paths.weights(done), done, model, self.job.run_description)
+        for epoch in sorted(e for e in self.job.save_weights_at if e < done):
+            if not os.path.exists(self.paths.weights(epoch)):
+                self.job.say(f"cannot save the weights of epoch {epoch}: the run in "
+                             f"{self.paths.resume_state} is past it; start over without --resume "
+                             "to save them")
 
     def finished(self):
         return self.state is not None and self.epochs_done >= self.job.epochs
@@ -196,6 +231,10 @@ class RunSaver:
             return stats_log, state["epochs_done"], state
         if job.resume:
             job.say(f"no resume state at {paths.resume_state}; starting from scratch")
+        else:  # weights saved by an earlier run under this name describe a run being replaced
+            for path in paths.existing_weights():
+                os.remove(path)
+                job.say(f"removed {path} (an earlier run's weights)")
         # Starting over: an older run's state must not outlive the log it describes (a kill -9
         # before this run's first commit would otherwise pair it with the new, empty log).
         with contextlib.suppress(FileNotFoundError):
@@ -216,7 +255,7 @@ class RunSaver:
     def stop_safely(self):
         """Around the epoch loop: SIGINT/SIGTERM raise RunStopped after the finished epochs are
         saved; on any exit the legacy pickle holds every committed epoch if the disk allows."""
-        self.committer = _Committer(self.paths, self.stats_log)
+        self.committer = _Committer(self.paths, self.stats_log, self.job.run_description)
         self.snapshots = [None, None]
         # The test pass only reads the weights, so their host copy runs beside it (CPU and
         # CUDA; inline elsewhere): ~16 ms per epoch off the loop for ResNet18 (RESULTS.md).
@@ -275,7 +314,7 @@ class RunSaver:
         if improved:  # the snapshot's model copy: one host copy of the weights, not two
             checkpoint = {"acc": stats.test_acc, "epoch": epoch, "net": model}
         self.committer.submit(epoch, stats, best_acc_text(self.best_train, self.best_test),
-                              checkpoint, state)
+                              checkpoint, state, self._weights_wanted(epoch + 1))
         if epoch > self.epochs_done:  # the previous epoch is on disk now (submit waited for it)
             self.refresher.maybe_start(epoch)
 

@@ -1,0 +1,63 @@
+"""The saved-weights file of ``--save_weights_at E``: ``<save_fname>__weights_epoch_<E>.pt``.
+
+It loads with ``torch.load(path, weights_only=True)`` (tensors, numbers, strings, plain
+containers) and holds what the model-based scores (el2n, grand) need to rebuild the model
+and the run's training set without the training script's flags:
+
+    {'format': 1, 'epoch': E (epochs trained; 0 = before the first step),
+     'state_dict': the model's weights (CPU tensors),
+     'model': 'mnist_net' | 'resnet18' | 'wideresnet', 'model_options': constructor kwargs,
+     'dataset': the --dataset value, 'permutation': the pixel permutation (permuted_mnist*)
+     or None, 'train_ids': int64 example ids in training order, 'train_labels': the labels
+     the run trained on (after label noise), 'label_noise_percent': int,
+     'pixel_noise': (percent, std) of --noise_percent_pixels/--noise_std_pixels}
+
+torch is imported by the functions, not the module: files/ stays importable without it.
+"""
+from forgetting.errors import UsageError
+from forgetting.files import atomic
+
+FORMAT = 1
+RUN_KEYS = ("model", "model_options", "dataset", "permutation", "train_ids", "train_labels",
+            "label_noise_percent", "pixel_noise")
+
+
+def run_description(model, model_options, dataset, train_ids, train_labels, permutation=None,
+                    label_noise_percent=0, pixel_noise=(0, 0)):
+    """The run's part of every weights file (CPU tensors), built once by the training script."""
+    import torch
+
+    return {
+        "model": model, "model_options": dict(model_options), "dataset": dataset,
+        "permutation": None if permutation is None else torch.as_tensor(permutation).cpu().clone(),
+        "train_ids": torch.as_tensor(train_ids, dtype=torch.int64).cpu().clone(),
+        "train_labels": torch.as_tensor(train_labels, dtype=torch.int64).cpu().clone(),
+        "label_noise_percent": int(label_noise_percent),
+        "pixel_noise": (int(pixel_noise[0]), float(pixel_noise[1])),
+    }
+
+
+def write_weights(path, epoch, state_dict, run):
+    """Atomically write the weights after ``epoch`` epochs (``state_dict``: CPU tensors)."""
+    import torch
+
+    record = {"format": FORMAT, "epoch": int(epoch), "state_dict": state_dict, **run}
+    with atomic.atomic_open(path, "wb") as handle:
+        torch.save(record, handle)
+
+
+def load_weights(path):
+    """A weights file as written by ``write_weights``; a damaged one is a one-line error."""
+    import torch
+
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # any failure to read it means the same thing to the user
+        raise UsageError(f"{path} is not a readable weights file ({type(err).__name__}); "
+                         "rerun the training with --save_weights_at") from None
+    missing = [key for key in ("format", "epoch", "state_dict", *RUN_KEYS)
+               if not isinstance(record, dict) or key not in record]
+    if missing:
+        raise UsageError(f"{path} is not a weights file of this project (no {', '.join(missing)}); "
+                         "rerun the training with --save_weights_at")
+    return record

@@ -1,0 +1,70 @@
+"""A run's model and training set rebuilt from its ``--save_weights_at`` file, for the scores
+that need a model (el2n, grand). Imports torch, the datasets and the networks: only the
+model-based path of score_examples.py reaches it.
+
+The training set is the weights file's ``train_ids`` (training order) with the labels the run
+trained on (``train_labels``: label noise included), the images as the dataset loader gives
+them (the saved pixel permutation applied for permuted_mnist*), normalised, no augmentation.
+"""
+import dataclasses
+
+import numpy as np
+import torch
+
+from forgetting.data.datasets import CIFAR_DATASETS, MNIST_DATASETS, load_cifar, load_mnist_family
+from forgetting.data.transforms import normaliser
+from forgetting.errors import UsageError
+from forgetting.files.weights import load_weights
+from models import build_model
+
+
+@dataclasses.dataclass
+class ScoringRun:
+    """A saved run ready to score: tensors on ``device``, examples in training order."""
+
+    ids: np.ndarray           # int64 (n,), training order
+    model: torch.nn.Module    # eval mode is the scores' job
+    images: torch.Tensor      # uint8 (n, C, H, W)
+    labels: torch.Tensor      # int64 (n,), the labels the run trained on
+    prepare: object           # uint8 batch -> normalised float input
+    dataset: str
+
+
+class DatasetCache:
+    """Datasets loaded once for all the runs that share them (same name and permutation)."""
+
+    def __init__(self, data_dir):
+        self.data_dir, self.loaded = data_dir, {}
+
+    def get(self, dataset, permutation):
+        key = (dataset, None if permutation is None else permutation.numpy().tobytes())
+        if key not in self.loaded:
+            if dataset in MNIST_DATASETS:
+                self.loaded[key] = load_mnist_family(dataset, self.data_dir, permutation)
+            elif dataset in CIFAR_DATASETS:
+                self.loaded[key] = load_cifar(dataset, self.data_dir)
+            else:
+                raise UsageError(f"unknown dataset {dataset!r} in a weights file")
+        return self.loaded[key]
+
+
+def load_scoring_run(weights_path, device, datasets):
+    """The run of ``weights_path`` rebuilt on ``device``; ``datasets``: a ``DatasetCache``."""
+    record = load_weights(weights_path)
+    percent, std = record["pixel_noise"]
+    if percent:
+        # The noisy images are not in the file (150 MB per CIFAR run) and redrawing them would
+        # mean replaying the run's random stream: refuse rather than score clean images.
+        raise UsageError(f"{weights_path}: the run trained on pixel-noised images "
+                         f"(--noise_percent_pixels {percent} --noise_std_pixels {std}), which the "
+                         "weights file does not hold; el2n/grand score runs without pixel noise")
+    model = build_model(record["model"], record["model_options"])
+    model.load_state_dict(record["state_dict"])
+    data = datasets.get(record["dataset"], record["permutation"])
+    ids = record["train_ids"]
+    if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= len(data.train_y)):
+        raise UsageError(f"{weights_path}: its example ids do not fit {record['dataset']} "
+                         f"({len(data.train_y)} training examples); was --data_dir the run's?")
+    return ScoringRun(ids=ids.numpy(), model=model.to(device),
+                      images=data.train_x[ids].to(device), labels=record["train_labels"].to(device),
+                      prepare=normaliser(data.mean, data.std, device), dataset=record["dataset"])

@@ -1,0 +1,169 @@
+#!/usr/bin/env python
+"""Rank training examples by a difficulty score and write the sorting file a removal run reads.
+
+Same run selection as order_examples_by_forgetting.py (``--input_dir``, ``--input_fname_args``,
+``--epochs``). ``--score NAME`` writes ``<output_dir>/<output_name>.pkl`` =
+``{'indices': example ids easiest first, <key>: the matching values}``, ties by ascending id,
+so ``--sorting_file <output_name> --remove_n r --keep_lowest_n 0`` removes the r easiest
+examples under that score. ``--compare A B ...`` prints the Spearman rank correlations of
+several scores over the same runs instead. The scores, their keys and directions are in
+forgetting/scores/catalog.py; bad input is one ``error:`` line and exit status 2.
+"""
+import argparse
+import os
+
+from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
+from forgetting.files.naming import find_stats_files
+from forgetting.files.outdir import check_output_dir, write_output_pickle
+from forgetting.scores.catalog import SCORES
+from forgetting.scores.over_runs import score_runs
+from forgetting.scores.ranking import sort_by_score
+
+
+def _score_list():
+    width = max(map(len, SCORES))
+    lines = []
+    for score in SCORES.values():
+        lines.append(f"  {score.name:{width}s}  {score.direction}; key '{score.key}'")
+        lines.append(f"  {'':{width}s}  {score.summary}")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Score every training example over one or more training runs and write the examples\n"
+            "easiest first: the sorting file that run_mnist.py and run_cifar.py take with\n"
+            "--sorting_file. Stats-based scores read the runs' *stats_dict.pkl files and are\n"
+            "computed per run, then averaged (forgetting: summed, as the ordering script);\n"
+            "el2n and grand need the weights that the training scripts save with\n"
+            "--save_weights_at E, taken at --weights_epoch E and averaged over runs."
+        ),
+        epilog=(
+            "scores (direction: which end is easy; 'indices' always lists the easiest first):\n"
+            f"{_score_list()}\n"
+            "\n"
+            "output: <output_dir>/<output_name>.pkl = {'indices': int64 ids easiest first (ties by\n"
+            "ascending id), <key>: the matching values}; --score forgetting writes the very file of\n"
+            "order_examples_by_forgetting.py.\n"
+            "\n"
+            "examples:\n"
+            "  python score_examples.py --score aum --input_dir cifar10_results \\\n"
+            "      --input_fname_args dataset cifar10 data_augmentation True \\\n"
+            "      --output_dir cifar10_results --output_name cifar10_aum\n"
+            "  python score_examples.py --score el2n --weights_epoch 20 --input_dir cifar10_results \\\n"
+            "      --output_dir cifar10_results --output_name cifar10_el2n\n"
+            "  python score_examples.py --compare forgetting aum el2n --weights_epoch 20 \\\n"
+            "      --input_dir cifar10_results"
+        ),
+    )
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--score", choices=list(SCORES), metavar="NAME",
+                      help=f"the score to write: {', '.join(SCORES)}")
+    what.add_argument("--compare", nargs="+", choices=list(SCORES), metavar="NAME",
+                      help="print the Spearman rank correlation between these scores over the same "
+                           "runs (each oriented easiest first, so +1 = same order); writes nothing")
+    parser.add_argument("--input_dir", required=True,
+                        help="directory searched recursively for training runs' *stats_dict.pkl files")
+    parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
+                        help="name/value pairs that select input files, as in "
+                             "order_examples_by_forgetting.py: 'arg1 val1 arg2 val2 ...'")
+    parser.add_argument("--output_dir", help="directory for the sorting file (created if missing); "
+                                             "needed with --score")
+    parser.add_argument("--output_name", help="file name of the sorting file; '.pkl' is appended "
+                                              "unless present; needed with --score")
+    parser.add_argument("--epochs", type=int, default=200,
+                        help="presentations per run that the stats-based scores consider (the "
+                             "first ones) (default: 200)")
+    parser.add_argument("--weights_epoch", type=int, metavar="E",
+                        help="el2n/grand: the weights saved after epoch E (--save_weights_at E; "
+                             "0 = at initialisation, the paper's choice for grand; the paper "
+                             "takes el2n early, ~20 on CIFAR-10)")
+    parser.add_argument("--data_dir", default="/tmp/data",
+                        help="el2n/grand: where torchvision's datasets are (default: /tmp/data)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                        help="el2n/grand: where to run the model (default: auto)")
+    parser.add_argument("--batch_size", type=int, default=None,
+                        help="el2n/grand: examples per forward pass (el2n, default 1000) or per "
+                             "batched per-example backward pass (grand, default: what fits in "
+                             "~1 GiB of gradients)")
+    parser.set_defaults(no_cuda=False)  # forgetting.cli.pick_device reads it
+    return parser.parse_args(argv)
+
+
+def check_args(args, names):
+    """Refuse what can be refused from the flags alone, before reading anything."""
+    fname_args = args.input_fname_args or []
+    if len(fname_args) % 2:
+        raise UsageError(f"--input_fname_args takes name/value pairs (arg1 val1 arg2 val2 ...), "
+                         f"got {len(fname_args)} words: {' '.join(fname_args)}")
+    if args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"--batch_size must be at least 1, got {args.batch_size}")
+    model_based = [name for name in names if SCORES[name].from_weights]
+    if model_based and args.weights_epoch is None:
+        raise UsageError(f"{' and '.join(model_based)} need --weights_epoch E: the run's weights "
+                         "saved by --save_weights_at E (0 = at initialisation)")
+    if not os.path.isdir(args.input_dir):
+        raise UsageError(f"--input_dir {args.input_dir} does not exist or is not a directory")
+    if args.score is not None:
+        for flag in ("output_dir", "output_name"):
+            if not getattr(args, flag):
+                raise UsageError(f"--score needs --{flag}")
+        name = args.output_name[:-len(".pkl")] if args.output_name.endswith(".pkl") else args.output_name
+        if not os.path.basename(name):
+            raise UsageError(f"--output_name {args.output_name!r} has no file name")
+        check_output_dir(args.output_dir, "--output_dir")
+        return name
+    return None
+
+
+def model_device(args, names):
+    """The torch device for el2n/grand (None when no score needs a model: no torch import)."""
+    if not any(SCORES[name].from_weights for name in names):
+        return None
+    from forgetting.cli import pick_device
+
+    return pick_device(args)
+
+
+def print_comparison(ids, values, names, n_runs):
+    """The Spearman table of the scores, each oriented so that ascending = easiest first."""
+    import pandas as pd
+
+    table = pd.DataFrame({name: -values[name] if SCORES[name].high_is_easy else values[name]
+                          for name in names}, index=ids)
+    print(f"Spearman rank correlation over {len(ids)} examples and {n_runs} run(s) "
+          "(each score oriented easiest first; +1 = the same order):")
+    print(table.corr(method="spearman").round(3).to_string())
+
+
+@exit_on_usage_error
+def main(argv=None):
+    args = parse_args(argv)
+    names = [args.score] if args.score else list(dict.fromkeys(args.compare))
+    name = check_args(args, names)
+    device = model_device(args, names)
+    paths = find_stats_files(args.input_dir, args.input_fname_args or [])
+    if not paths:
+        raise UsageError(f"No input files found in {args.input_dir} that match "
+                         f"{args.input_fname_args or []}")
+    ids, values = score_runs(paths, names, args.epochs, args.weights_epoch, device,
+                             args.data_dir, args.batch_size)
+    if args.compare:
+        print_comparison(ids, values, names, len(paths))
+        return
+    score = SCORES[args.score]
+    sorted_ids, sorted_values = sort_by_score(ids, values[score.name], descending=score.high_is_easy)
+    if score.name == "forgetting":
+        print(f"Number of unforgettable examples: {int((sorted_values == 0).sum())}")
+    out_path = os.path.join(args.output_dir, name + ".pkl")
+    write_output_pickle(out_path, {"indices": sorted_ids, score.key: sorted_values})
+    print(f"Wrote {len(sorted_ids)} examples, easiest first by {score.name} ({score.direction}), "
+          f"from {len(paths)} run(s) to {out_path}")
+
+
+if __name__ == "__main__":
+    main()
