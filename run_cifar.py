@@ -21,12 +21,14 @@ from forgetting.files import atomic
 from forgetting.files.naming import CIFAR_FNAME_FLAGS, RunPaths, save_fname
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
+from forgetting.files.run_lock import hold_run_lock
 from forgetting.training.loop import TrainingJob, run_job
 from forgetting.training.optim import OPTIMIZERS, make_optimizer
 from models import CIFAR_MODELS, build_cifar_model
 
 
-def parse_args(argv=None):
+def build_parser():
+    """The script's flags (sweep.py reads them to check a grid before running anything)."""
     parser = ArgumentParser(
         description="Train on CIFAR-10/100 and record per-example statistics of every "
                     "presentation (Toneva et al., ICLR 2019).")
@@ -78,7 +80,11 @@ def parse_args(argv=None):
                         help="model and inputs in channels_last memory format (often faster on "
                              "GPUs); not in the file name")
     add_common_flags(parser, ("--no-cuda", "--no_cuda"))
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
 
 
 def check_cifar_flags(args):
@@ -110,48 +116,49 @@ def main(argv=None):
     paths = RunPaths.for_run(args.output_dir, fname, checkpoint_subdir=args.dataset)
     train_x, train_y, changed_labels = noisy_training_set(args, data, train_ids)
     make_output_dir(args.output_dir)  # only now: the noise can still refuse the input
-    if changed_labels is not None:
-        write_changed_labels(paths.changed_labels, changed_labels)
+    with hold_run_lock(args.output_dir, fname):  # before any file of the run is written
+        if changed_labels is not None:
+            write_changed_labels(paths.changed_labels, changed_labels)
 
-    model = build_cifar_model(args.model, data.num_classes).to(device)
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer, lr_for_epoch = make_optimizer(args.optimizer, model.parameters(), args.learning_rate)
-    generator = None
-    if args.data_augmentation or args.cutout:
-        generator = torch.Generator(device=device)
-        generator.manual_seed(args.seed)
+        model = build_cifar_model(args.model, data.num_classes).to(device)
+        if args.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer, lr_for_epoch = make_optimizer(args.optimizer, model.parameters(), args.learning_rate)
+        generator = None
+        if args.data_augmentation or args.cutout:
+            generator = torch.Generator(device=device)
+            generator.manual_seed(args.seed)
 
-    print(f"{args.dataset}: training {args.model} on {len(train_ids)} of {len(data.train_y)} "
-          f"examples on {device}; writing {fname}__stats_dict.pkl to {args.output_dir}", flush=True)
-    described = None
-    if args.save_weights_at:  # what score_examples.py needs to rebuild this run's training set
-        described = run_description(
-            args.model, {"num_classes": data.num_classes}, args.dataset, train_ids, train_y,
-            label_noise_percent=args.noise_percent_labels,
-            pixel_noise=(args.noise_percent_pixels, args.noise_std_pixels))
-    job = TrainingJob(
-        model=model, optimizer=optimizer,
-        loss_fn=lambda outputs, targets: F.cross_entropy(outputs, targets, reduction="none"),
-        prepare_train=train_transform(data.mean, data.std, device, args.data_augmentation,
-                                      args.cutout, args.n_holes, args.length, generator,
-                                      args.channels_last),
-        prepare_test=eval_transform(data.mean, data.std, device, args.channels_last),
-        train_x=train_x.to(device), train_y=train_y.to(device),
-        test_x=data.test_x.to(device), test_y=data.test_y.to(device), train_ids=train_ids,
-        batch_size=args.batch_size, epochs=args.epochs, device=device,
-        paths=paths,
-        # optimizer first: adam ignores --learning_rate (as the original did), so it is only
-        # compared for sgd, and a changed optimizer is what the refusal must name
-        config={"optimizer": args.optimizer,
-                "learning_rate": args.learning_rate if args.optimizer == "sgd" else None,
-                "batch_size": args.batch_size, "model": args.model, "n_holes": args.n_holes,
-                "length": args.length, "amp": args.amp},
-        lr_for_epoch=lr_for_epoch, generator=generator, amp=args.amp,
-        resume=args.resume, say=lambda msg: print(msg, flush=True),
-        progress_every=args.progress_every,
-        save_weights_at=tuple(args.save_weights_at), run_description=described)
-    run_job(job)
+        print(f"{args.dataset}: training {args.model} on {len(train_ids)} of {len(data.train_y)} "
+              f"examples on {device}; writing {fname}__stats_dict.pkl to {args.output_dir}", flush=True)
+        described = None
+        if args.save_weights_at:  # what score_examples.py needs to rebuild this run's training set
+            described = run_description(
+                args.model, {"num_classes": data.num_classes}, args.dataset, train_ids, train_y,
+                label_noise_percent=args.noise_percent_labels,
+                pixel_noise=(args.noise_percent_pixels, args.noise_std_pixels))
+        job = TrainingJob(
+            model=model, optimizer=optimizer,
+            loss_fn=lambda outputs, targets: F.cross_entropy(outputs, targets, reduction="none"),
+            prepare_train=train_transform(data.mean, data.std, device, args.data_augmentation,
+                                          args.cutout, args.n_holes, args.length, generator,
+                                          args.channels_last),
+            prepare_test=eval_transform(data.mean, data.std, device, args.channels_last),
+            train_x=train_x.to(device), train_y=train_y.to(device),
+            test_x=data.test_x.to(device), test_y=data.test_y.to(device), train_ids=train_ids,
+            batch_size=args.batch_size, epochs=args.epochs, device=device,
+            paths=paths,
+            # optimizer first: adam ignores --learning_rate (as the original did), so it is only
+            # compared for sgd, and a changed optimizer is what the refusal must name
+            config={"optimizer": args.optimizer,
+                    "learning_rate": args.learning_rate if args.optimizer == "sgd" else None,
+                    "batch_size": args.batch_size, "model": args.model, "n_holes": args.n_holes,
+                    "length": args.length, "amp": args.amp},
+            lr_for_epoch=lr_for_epoch, generator=generator, amp=args.amp,
+            resume=args.resume, say=lambda msg: print(msg, flush=True),
+            progress_every=args.progress_every,
+            save_weights_at=tuple(args.save_weights_at), run_description=described)
+        run_job(job)
 
 
 def noisy_training_set(args, data, train_ids):

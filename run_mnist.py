@@ -17,11 +17,13 @@ from forgetting.errors import ArgumentParser, exit_on_usage_error
 from forgetting.files.naming import MNIST_FNAME_FLAGS, RunPaths, save_fname
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
+from forgetting.files.run_lock import hold_run_lock
 from forgetting.training.loop import TrainingJob, run_job
 from models import MnistNet
 
 
-def parse_args(argv=None):
+def build_parser():
+    """The script's flags (sweep.py reads them to check a grid before running anything)."""
     parser = ArgumentParser(
         description="Train on MNIST and record per-example statistics of every presentation "
                     "(Toneva et al., ICLR 2019).")
@@ -38,7 +40,11 @@ def parse_args(argv=None):
     parser.add_argument("--input_dir", default="mnist_results/",
                         help="where --sorting_file lives (default: mnist_results/)")
     add_common_flags(parser, ("--no_cuda",), cpu_threads=1)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
 
 
 @exit_on_usage_error
@@ -59,27 +65,28 @@ def main(argv=None):
     print(f"{args.dataset}: training on {len(train_ids)} of {len(data.train_y)} examples on {device}; "
           f"writing {fname}__stats_dict.pkl to {args.output_dir}", flush=True)
     make_output_dir(args.output_dir)
-    data = data.to(device)
-    ids_on_device = torch.from_numpy(train_ids).to(device)
-    normalise = normaliser(data.mean, data.std, device)
-    described = None
-    if args.save_weights_at:  # what score_examples.py needs to rebuild this run's training set
-        described = run_description(
-            "mnist_net", {"dropout": not args.no_dropout}, args.dataset, train_ids,
-            data.train_y[ids_on_device], permutation=data.permutation)
-    job = TrainingJob(
-        model=model, optimizer=optimizer,
-        loss_fn=lambda outputs, targets: F.nll_loss(outputs, targets, reduction="none"),
-        prepare_train=normalise, prepare_test=normalise,
-        train_x=data.train_x[ids_on_device], train_y=data.train_y[ids_on_device],
-        test_x=data.test_x, test_y=data.test_y, train_ids=train_ids,
-        batch_size=args.batch_size, epochs=args.epochs, device=device,
-        paths=RunPaths.for_run(args.output_dir, fname),
-        config={"batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum},
-        resume=args.resume, say=lambda msg: print(msg, flush=True),
-        progress_every=args.progress_every,
-        save_weights_at=tuple(args.save_weights_at), run_description=described)
-    run_job(job)
+    with hold_run_lock(args.output_dir, fname):  # before any file of the run is written
+        data = data.to(device)
+        ids_on_device = torch.from_numpy(train_ids).to(device)
+        normalise = normaliser(data.mean, data.std, device)
+        described = None
+        if args.save_weights_at:  # what score_examples.py needs to rebuild this run's training set
+            described = run_description(
+                "mnist_net", {"dropout": not args.no_dropout}, args.dataset, train_ids,
+                data.train_y[ids_on_device], permutation=data.permutation)
+        job = TrainingJob(
+            model=model, optimizer=optimizer,
+            loss_fn=lambda outputs, targets: F.nll_loss(outputs, targets, reduction="none"),
+            prepare_train=normalise, prepare_test=normalise,
+            train_x=data.train_x[ids_on_device], train_y=data.train_y[ids_on_device],
+            test_x=data.test_x, test_y=data.test_y, train_ids=train_ids,
+            batch_size=args.batch_size, epochs=args.epochs, device=device,
+            paths=RunPaths.for_run(args.output_dir, fname),
+            config={"batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum},
+            resume=args.resume, say=lambda msg: print(msg, flush=True),
+            progress_every=args.progress_every,
+            save_weights_at=tuple(args.save_weights_at), run_description=described)
+        run_job(job)
 
 
 if __name__ == "__main__":

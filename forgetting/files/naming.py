@@ -24,6 +24,9 @@ RESUME_STATE_SUFFIX = "__resume_state.pt"
 # --save_weights_at E: the weights after E epochs (0 = before the first step), for el2n/grand.
 WEIGHTS_SUFFIX = "__weights_epoch_{epoch}.pt"
 WEIGHTS_PATTERN = re.compile(r"__weights_epoch_(\d+)\.pt")
+LOCK_SUFFIX = "__lock"                          # held (flock) by the process training the run
+# sweep.py: each run's output, <output_dir>/logs/<save_fname>.log
+SWEEP_LOG_DIR, SWEEP_LOG_SUFFIX = "logs", ".log"
 
 MNIST_FNAME_FLAGS = ("dataset", "no_dropout", "seed", "sorting_file", "remove_n", "keep_lowest_n")
 CIFAR_FNAME_FLAGS = (
@@ -41,6 +44,10 @@ FNAME_FLAG_TYPES = {
     "sorting_file": str, "remove_n": int, "keep_lowest_n": int, "remove_subsample": int,
     "noise_percent_labels": int, "noise_percent_pixels": int, "noise_std_pixels": float,
 }
+
+
+# The training scripts sweep.py can run, and the flags that name their runs.
+SCRIPT_FNAME_FLAGS = {"run_mnist.py": MNIST_FNAME_FLAGS, "run_cifar.py": CIFAR_FNAME_FLAGS}
 
 
 def save_fname(args, flags):
@@ -102,6 +109,16 @@ def weights_for_stats(stats_path, epoch):
     if not stats_path.endswith(STATS_SUFFIX):
         return None
     return stats_path[:-len(STATS_SUFFIX)] + WEIGHTS_SUFFIX.format(epoch=epoch)
+
+
+def lock_path(output_dir, fname):
+    """The run's lock file (forgetting/files/run_lock.py)."""
+    return os.path.join(output_dir, fname + LOCK_SUFFIX)
+
+
+def sweep_log_path(output_dir, fname):
+    """Where sweep.py writes one run's output."""
+    return os.path.join(output_dir, SWEEP_LOG_DIR, fname + SWEEP_LOG_SUFFIX)
 
 
 def has_fname_args(file_name, fname_args):

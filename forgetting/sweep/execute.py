@@ -1,0 +1,178 @@
+"""Run the planned commands as Ray tasks: retries, a progress bar, logs, Ctrl-C.
+
+Each run is one Ray task (``--cpus_per_run`` CPUs, ``--gpus_per_run`` GPUs, so Ray packs runs
+onto a machine's cores and GPUs) that starts the training script as a child process in the
+sweep's working directory, with the Python the Ray worker runs. The child's stdout and stderr
+go to ``<output_dir>/logs/<save_fname>.log`` (appended: one header line per attempt); the task
+keeps the last lines of its stderr for the failure report.
+
+A failed attempt (non-zero exit, the worker or node lost) is run again with ``--resume`` up
+to ``retries`` times; exit 2 is bad input, which another attempt cannot fix. Ctrl-C cancels
+what has not started and sends SIGTERM to the running children (through the task), which
+save their finished epochs; the same sweep command continues them later.
+"""
+import collections
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import List, Optional
+
+import ray
+from tqdm import tqdm
+
+from forgetting.files.naming import SWEEP_LOG_DIR
+from forgetting.sweep.grid import shell_line
+
+USAGE_EXIT = 2        # the scripts' bad-input exit (forgetting/errors.py): not retried
+STDERR_TAIL = 10      # stderr lines kept for the failure report
+STOP_GRACE_S = 300    # how long Ctrl-C waits for running runs to save
+
+
+@dataclasses.dataclass
+class Attempt:
+    """What one task reports: the child's exit status (None: it could not start), the last
+    lines of its stderr and when it ran (time.time(), for the scheduling-cost figure)."""
+
+    returncode: Optional[int]
+    stderr_tail: List[str]
+    started: float
+    ended: float
+
+
+def _pump(stream, log, tail):
+    """Copy the child's stderr into the log, keeping the last lines."""
+    for raw in iter(stream.readline, b""):
+        log.write(raw)
+        log.flush()
+        tail.append(raw.decode(errors="replace").rstrip("\n"))
+
+
+def run_command(argv, cwd, log_path, attempt):
+    """Run ``python argv...`` in ``cwd``, appending its output to ``log_path``; the body of a
+    Ray task. KeyboardInterrupt (``ray.cancel``) sends the child SIGTERM and waits for it."""
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    tail = collections.deque(maxlen=STDERR_TAIL)
+    started = time.time()
+    with open(log_path, "ab") as log:
+        log.write(f"=== attempt {attempt}: {shell_line(argv)}\n".encode())
+        log.flush()
+        try:
+            child = subprocess.Popen([sys.executable, *argv], cwd=cwd, stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=subprocess.PIPE)
+        except OSError as err:
+            return Attempt(None, [f"could not start {sys.executable}: {err}"], started, time.time())
+        pump = threading.Thread(target=_pump, args=(child.stderr, log, tail), daemon=True)
+        pump.start()
+        try:
+            # short waits, not one long one: Ray delivers cancellation between bytecodes
+            while child.poll() is None:
+                try:
+                    child.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    pass
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGTERM)
+            child.wait()
+            raise
+        finally:
+            pump.join()
+    return Attempt(child.returncode, list(tail), started, time.time())
+
+
+@dataclasses.dataclass
+class Failure:
+    command: str
+    returncode: Optional[int]
+    stderr_tail: List[str]
+    log_path: str
+
+
+@dataclasses.dataclass
+class SweepResult:
+    done: int = 0
+    skipped: int = 0
+    failed: List[Failure] = dataclasses.field(default_factory=list)
+    stopped: bool = False
+    attempts: List[Attempt] = dataclasses.field(default_factory=list)
+    submitted: dict = dataclasses.field(default_factory=dict)   # task ref -> submit time
+
+
+def _worker_lost(err):
+    """The attempt of a task whose worker (or node) died: no exit status, Ray's message."""
+    lines = str(err).strip().splitlines() or [type(err).__name__]
+    return Attempt(None, lines[-STDERR_TAIL:], 0.0, 0.0)
+
+
+def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
+    """Run every unfinished run of ``runs`` on the connected Ray; a ``SweepResult``."""
+    result = SweepResult()
+    task = ray.remote(run_command).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
+                                           max_retries=0)  # retried here, with --resume
+    bar = tqdm(total=len(runs), unit="run", disable=not progress, dynamic_ncols=True)
+    pending = {}  # ref -> (run, attempt number, argv)
+
+    def submit(run, attempt, resume):
+        argv = run.command(cpus_per_run, resume)
+        ref = task.remote(argv, cwd, run.log_path, attempt)
+        pending[ref] = (run, attempt, argv)
+        result.submitted[ref] = time.time()
+
+    def show():
+        bar.set_postfix(done=result.done, skipped=result.skipped, running=len(pending),
+                        failed=len(result.failed), refresh=True)
+
+    for run in runs:
+        if run.finished:
+            result.skipped += 1
+            bar.update(1)
+        else:
+            submit(run, 1, resume=run.epochs_done is not None)
+    show()
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            for ref in ready:
+                run, attempt, argv = pending.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except (ray.exceptions.RayError, OSError) as err:  # worker or node lost
+                    outcome = _worker_lost(err)
+                result.attempts.append(outcome)
+                if outcome.returncode == 0:
+                    result.done += 1
+                    bar.update(1)
+                elif outcome.returncode != USAGE_EXIT and attempt <= retries:
+                    submit(run, attempt + 1, resume=True)
+                else:
+                    result.failed.append(Failure(shell_line(argv), outcome.returncode,
+                                                 outcome.stderr_tail, run.log_path))
+                    bar.update(1)
+            show()
+    except KeyboardInterrupt:
+        result.stopped = True
+        _stop(pending, bar)
+    finally:
+        bar.close()
+    return result
+
+
+def _stop(pending, bar):
+    """Ctrl-C: cancel every task; running ones pass SIGTERM to their run and wait for it."""
+    bar.write("stopping: queued runs are cancelled, running ones get SIGTERM and save their "
+              "finished epochs (Ctrl-C again does not speed this up)")
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for ref in pending:
+            ray.cancel(ref, force=False)
+        ray.wait(list(pending), num_returns=len(pending), timeout=STOP_GRACE_S)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def log_dirs(runs):
+    """The distinct ``logs/`` directories of ``runs`` (for the report)."""
+    return sorted({os.path.join(run.output_dir, SWEEP_LOG_DIR) for run in runs})

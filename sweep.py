@@ -1,0 +1,155 @@
+#!/usr/bin/env python
+"""Run a grid of training runs on Ray, skipping finished runs and continuing unfinished ones.
+
+    python sweep.py --grid seed=1,2,3 remove_n=0:59000:1000 keep_lowest_n=0,-1 --workers 2 -- \\
+        run_mnist.py --dataset mnist --sorting_file mnist_sorted --input_dir mnist_results \\
+        --output_dir mnist_results
+
+Each grid point runs the command a shell loop would (the flags after ``--`` then one
+``--axis value`` per axis), plus ``--threads`` (from --cpus_per_run) and, for a run that
+stopped part-way, ``--resume``; so its files are those of the same command run by hand.
+See README, "Sweeps".
+"""
+import logging
+import os
+import sys
+import time
+
+from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
+from forgetting.sweep.grid import expand, parse_grid, shell_line
+from forgetting.sweep.plan import check_grid, load_script, plan_runs
+
+
+def build_parser():
+    parser = ArgumentParser(
+        usage="%(prog)s [--grid NAME=VALUES ...] [options] -- SCRIPT [FLAGS ...]",
+        description="Run every combination of the --grid values of a training script "
+                    "(run_mnist.py or run_cifar.py) as Ray tasks; finished runs are skipped, "
+                    "unfinished ones continued with --resume.")
+    parser.add_argument("--grid", nargs="*", default=[], metavar="NAME=VALUES",
+                        help="one axis per word: NAME is a flag of the script without '--'; "
+                             "VALUES a comma list whose items may be inclusive ranges "
+                             "start:stop:step (as seq start step stop), e.g. seed=1,2,3 "
+                             "remove_n=0:59000:1000 keep_lowest_n=0:49000:1000,-1")
+    parser.add_argument("--dry_run", action="store_true",
+                        help="print the commands, one per line, and start nothing (for xargs, "
+                             "Slurm arrays or other schedulers)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="CPUs of the local Ray started for this sweep (default: this "
+                             "machine's cores); not with --address")
+    parser.add_argument("--address", default=None, metavar="HOST:PORT",
+                        help="join a running Ray cluster (ray start --head) instead, or 'auto'")
+    parser.add_argument("--cpus_per_run", type=int, default=1,
+                        help="CPUs Ray reserves for each run, passed on as --threads (default: 1)")
+    parser.add_argument("--gpus_per_run", type=float, default=0,
+                        help="GPUs Ray reserves for each run; fractions pack several runs onto "
+                             "one GPU (default: 0)")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="attempts again, with --resume, after a run fails; bad-input exits "
+                             "(2) are not retried (default: 2)")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def split_command(argv):
+    """(sweep flags, training command) around the first ``--``."""
+    if "--" not in argv:
+        raise UsageError("no training command; end the sweep's flags with -- and give the script "
+                         "and its fixed flags, e.g. -- run_mnist.py --output_dir out")
+    cut = argv.index("--")
+    command = argv[cut + 1:]
+    if not command:
+        raise UsageError("nothing after --; give the script and its fixed flags, e.g. -- "
+                         "run_mnist.py --output_dir out")
+    return argv[:cut], command
+
+
+def check_flags(args):
+    for name, least in (("cpus_per_run", 1), ("retries", 0), ("gpus_per_run", 0)):
+        if getattr(args, name) < least:
+            raise UsageError(f"--{name} is {getattr(args, name)}; it must be at least {least}")
+    if args.workers is not None:
+        if args.address is not None:
+            raise UsageError("--workers sizes the local Ray; with --address the cluster's own "
+                             "resources decide, so drop --workers")
+        if args.workers < args.cpus_per_run:
+            raise UsageError(f"--workers {args.workers} is fewer than --cpus_per_run "
+                             f"{args.cpus_per_run}, so no run could start; raise --workers")
+
+
+def start_ray(args):
+    """Join the cluster at --address, or start a local Ray with --workers CPUs."""
+    import ray  # only a sweep that runs something pays for importing Ray
+
+    quiet = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    if args.address is not None:
+        try:
+            ray.init(address=args.address, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise UsageError(f"could not join the Ray cluster at {args.address} ({err}); start it "
+                             "with ray start --head, or drop --address") from None
+    else:
+        ray.init(num_cpus=args.workers or os.cpu_count(), **quiet)
+    have = ray.cluster_resources()
+    for resource, need in (("CPU", args.cpus_per_run), ("GPU", args.gpus_per_run)):
+        if need > have.get(resource, 0):
+            ray.shutdown()
+            raise UsageError(f"each run needs {need} {resource} but the Ray cluster has "
+                             f"{have.get(resource, 0):g}; lower --{resource.lower()}s_per_run "
+                             "or add machines")
+    return ray
+
+
+def report(result, runs, elapsed):
+    from forgetting.sweep.execute import log_dirs
+
+    for failure in result.failed:
+        status = "its worker was lost" if failure.returncode is None else f"exit {failure.returncode}"
+        print(f"FAILED ({status}): {failure.command}", file=sys.stderr)
+        for line in failure.stderr_tail:
+            print(f"    {line}", file=sys.stderr)
+        print(f"    log: {failure.log_path}", file=sys.stderr)
+    print(f"{len(runs)} runs: {result.done} done, {result.skipped} skipped (finished), "
+          f"{len(result.failed)} failed, {len(runs) - result.done - result.skipped - len(result.failed)} "
+          f"not run, in {elapsed:.1f} s; logs in {', '.join(log_dirs(runs))}", file=sys.stderr)
+
+
+@exit_on_usage_error
+def main(argv=None):
+    started = time.perf_counter()
+    own, command = split_command(sys.argv[1:] if argv is None else list(argv))
+    args = build_parser().parse_args(own)
+    check_flags(args)
+    script = load_script(command[0])
+    axes = parse_grid(args.grid)
+    check_grid(script, command[1:], axes)
+    commands = expand(command[0], command[1:], axes)
+    runs = plan_runs(script, commands)
+    if args.dry_run:
+        for argv_ in commands:
+            print(shell_line(argv_))
+        return
+    unfinished = [run for run in runs if not run.finished]
+    if not unfinished:
+        print(f"all {len(runs)} runs have finished their epochs; nothing to run", file=sys.stderr)
+        return
+
+    ray = start_ray(args)
+    from forgetting.sweep.execute import run_sweep
+
+    try:
+        result = run_sweep(runs, args.cpus_per_run, args.gpus_per_run, args.retries, os.getcwd(),
+                           progress=not args.no_progress)
+    finally:
+        ray.shutdown()
+    report(result, runs, time.perf_counter() - started)
+    if result.stopped:
+        print("stopped; the runs saved their finished epochs. Run the same sweep command again "
+              "to continue", file=sys.stderr)
+        sys.exit(130)
+    if result.failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
