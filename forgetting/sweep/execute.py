@@ -54,6 +54,7 @@ def _pump(stream, log, tail):
 def run_command(argv, cwd, log_path, attempt):
     """Run ``python argv...`` in ``cwd``, appending its output to ``log_path``; the body of a
     Ray task. KeyboardInterrupt (``ray.cancel``) sends the child SIGTERM and waits for it."""
+    log_path = os.path.join(cwd, log_path)  # a relative --output_dir means the sweep's directory
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     tail = collections.deque(maxlen=STDERR_TAIL)
     started = time.time()
