@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from typing import List, Optional
 
 import ray
@@ -34,13 +33,11 @@ STOP_GRACE_S = 300    # how long Ctrl-C waits for running runs to save
 
 @dataclasses.dataclass
 class Attempt:
-    """What one task reports: the child's exit status (None: it could not start), the last
-    lines of its stderr and when it ran (time.time(), for the scheduling-cost figure)."""
+    """What one task reports: the child's exit status (None: it could not start, or its
+    worker was lost) and the last lines of its stderr."""
 
     returncode: Optional[int]
     stderr_tail: List[str]
-    started: float
-    ended: float
 
 
 def _pump(stream, log, tail):
@@ -57,7 +54,6 @@ def run_command(argv, cwd, log_path, attempt):
     log_path = os.path.join(cwd, log_path)  # a relative --output_dir means the sweep's directory
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     tail = collections.deque(maxlen=STDERR_TAIL)
-    started = time.time()
     with open(log_path, "ab") as log:
         log.write(f"=== attempt {attempt}: {shell_line(argv)}\n".encode())
         log.flush()
@@ -65,7 +61,7 @@ def run_command(argv, cwd, log_path, attempt):
             child = subprocess.Popen([sys.executable, *argv], cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=subprocess.PIPE)
         except OSError as err:
-            return Attempt(None, [f"could not start {sys.executable}: {err}"], started, time.time())
+            return Attempt(None, [f"could not start {sys.executable}: {err}"])
         pump = threading.Thread(target=_pump, args=(child.stderr, log, tail), daemon=True)
         pump.start()
         try:
@@ -81,7 +77,7 @@ def run_command(argv, cwd, log_path, attempt):
             raise
         finally:
             pump.join()
-    return Attempt(child.returncode, list(tail), started, time.time())
+    return Attempt(child.returncode, list(tail))
 
 
 @dataclasses.dataclass
@@ -98,14 +94,12 @@ class SweepResult:
     skipped: int = 0
     failed: List[Failure] = dataclasses.field(default_factory=list)
     stopped: bool = False
-    attempts: List[Attempt] = dataclasses.field(default_factory=list)
-    submitted: dict = dataclasses.field(default_factory=dict)   # task ref -> submit time
 
 
 def _worker_lost(err):
     """The attempt of a task whose worker (or node) died: no exit status, Ray's message."""
     lines = str(err).strip().splitlines() or [type(err).__name__]
-    return Attempt(None, lines[-STDERR_TAIL:], 0.0, 0.0)
+    return Attempt(None, lines[-STDERR_TAIL:])
 
 
 def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
@@ -120,7 +114,6 @@ def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
         argv = run.command(cpus_per_run, resume)
         ref = task.remote(argv, cwd, run.log_path, attempt)
         pending[ref] = (run, attempt, argv)
-        result.submitted[ref] = time.time()
 
     def show():
         bar.set_postfix(done=result.done, skipped=result.skipped, running=len(pending),
@@ -142,7 +135,6 @@ def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
                     outcome = ray.get(ref)
                 except (ray.exceptions.RayError, OSError) as err:  # worker or node lost
                     outcome = _worker_lost(err)
-                result.attempts.append(outcome)
                 if outcome.returncode == 0:
                     result.done += 1
                     bar.update(1)
