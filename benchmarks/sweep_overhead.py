@@ -2,6 +2,7 @@
 """What sweep.py costs and saves: 8 runs of run_mnist.py three ways, side by side.
 
     python benchmarks/sweep_overhead.py [--repeats 3] [--runs 8] [--epochs 3] [--workers 2]
+    python benchmarks/sweep_overhead.py --quick     # 2 runs of 1 epoch, once: a smoke test
 
 Each repeat runs the same commands (``run_mnist.py --dataset mnist_5k --epochs 3 --seed S``,
 S = 1..runs) into a fresh directory per way, the three ways back to back (order rotated
@@ -14,7 +15,10 @@ every repeat, so a change in the machine's load does not favour one):
 
 Printed: the medians, sweep / loop (target <= 0.6 on 2 cores), and Ray's own cost per run =
 (sweep - xargs) / runs (target < 0.5 s): everything the sweep adds to a plain parallel
-launcher (planning, Ray start-up and shut-down, scheduling), spread over the runs. The three
+launcher (planning, Ray start-up and shut-down, scheduling), spread over the runs. On a
+loaded machine that difference drowns in the noise of two long walls, so each repeat also
+times Ray alone in a fresh process: import, ``ray.init`` with --workers CPUs, --runs empty
+tasks, ``ray.shutdown``; divided by --runs it is the same cost measured directly. The three
 output directories are also compared: the same files, byte for byte.
 """
 import argparse
@@ -37,6 +41,26 @@ def timed(command, **kwargs):
     return seconds
 
 
+RAY_ALONE = """
+import logging, sys, time
+started = time.perf_counter()
+import ray
+ray.init(num_cpus=int(sys.argv[1]), include_dashboard=False, logging_level=logging.WARNING,
+         log_to_driver=False)
+task = ray.remote(lambda: None).options(num_cpus=1)
+ray.get([task.remote() for _ in range(int(sys.argv[2]))])
+ray.shutdown()
+print(time.perf_counter() - started)
+"""
+
+
+def ray_alone(workers, runs):
+    """Seconds for Ray's whole life in a sweep of ``runs`` empty tasks (a fresh process)."""
+    done = subprocess.run([sys.executable, "-c", RAY_ALONE, str(workers), str(runs)], cwd=REPO,
+                          capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
+
+
 def files_of(directory):
     out = {}
     for name in sorted(os.listdir(directory)):
@@ -53,7 +77,10 @@ def main():
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="2 runs of 1 epoch, once")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.runs, args.epochs = 1, 2, 1
     header(f"sweep overhead: {args.runs} runs of run_mnist.py --dataset mnist_5k --epochs "
            f"{args.epochs}, --workers {args.workers}")
     python = sys.executable
@@ -76,6 +103,7 @@ def main():
 
     ways = {"loop": loop, "sweep": sweep, "xargs": xargs}
     seconds = {name: [] for name in ways}
+    alone = []
     root = tempfile.mkdtemp(prefix="sweep_overhead_")
     try:
         for repeat in range(args.repeats):
@@ -85,6 +113,8 @@ def main():
                 dirs[name] = os.path.join(root, f"{name}{repeat}")
                 seconds[name].append(ways[name](dirs[name]))
                 print(f"repeat {repeat + 1}: {name} {seconds[name][-1]:.1f} s", flush=True)
+            alone.append(ray_alone(args.workers, args.runs))
+            print(f"repeat {repeat + 1}: Ray alone {alone[-1]:.1f} s", flush=True)
             loop_files = files_of(dirs["loop"])
             same = all(files_of(dirs[name]) == loop_files for name in ("sweep", "xargs"))
             print(f"repeat {repeat + 1}: same files in all three directories: "
@@ -101,6 +131,8 @@ def main():
     ray_cost = [(s - x) / args.runs for s, x in zip(seconds["sweep"], seconds["xargs"])]
     print(f"\nRay's own cost per run, (sweep - xargs) / {args.runs}: median "
           f"{median(ray_cost):.2f} s (range {spread(ray_cost)})")
+    print(f"Ray alone (import, init, {args.runs} empty tasks, shutdown): median {median(alone):.2f} s "
+          f"(range {spread(alone)}), {median(alone) / args.runs:.2f} s per run")
     print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
