@@ -15,7 +15,7 @@ import pytest
 
 from forgetting.files.naming import RunPaths, lock_path, sweep_log_path
 from forgetting.files.run_lock import hold_run_lock
-from forgetting.training.resume_state import saved_epochs
+from forgetting.sweep.plan import saved_epochs
 from reliability_helpers import (PYTHON, REPO, TIMEOUT, assert_same_files, mnist_fname, snapshot,
                                  wait_for)
 

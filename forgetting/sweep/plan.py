@@ -14,12 +14,22 @@ from typing import List, Optional
 
 from forgetting.errors import UsageError
 from forgetting.files.naming import SCRIPT_FNAME_FLAGS, RunPaths, save_fname, sweep_log_path
+from forgetting.files.resume_scalars import read_scalars
 from forgetting.sweep.grid import shell_line
-from forgetting.training.resume_state import saved_epochs
 
 # Flags the sweep sets itself: --threads from --cpus_per_run, --resume for unfinished runs.
 SWEEP_FLAGS = {"threads": "set it with sweep.py --cpus_per_run",
                "resume": "the sweep adds --resume to the runs that need it"}
+
+
+def saved_epochs(path):
+    """The finished epochs in the resume state at ``path`` (read without its weights), or
+    None when there is none or it cannot be read: the run is not known to be finished."""
+    try:
+        epochs = read_scalars(path).get("epochs_done")
+    except (OSError, ValueError):
+        return None
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
 
 
 @dataclasses.dataclass

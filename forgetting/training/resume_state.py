@@ -76,16 +76,6 @@ def load_state(path):
                          "start the run again without --resume") from None
 
 
-def saved_epochs(path):
-    """The finished epochs recorded in the resume state at ``path``, or None when there is
-    none or it cannot be read. Maps the file instead of reading it: the model and optimizer
-    tensors (90 MB for ResNet18) are never touched, so checking 500 runs stays cheap."""
-    try:
-        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epochs_done"])
-    except Exception:  # missing, damaged or foreign: the run is not known to be finished
-        return None
-
-
 def check_same_config(saved, current, path):
     """Refuse to resume when a flag that changes results (but not the file name) differs."""
     for name, value in current.items():
