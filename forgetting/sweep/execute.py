@@ -102,9 +102,20 @@ def _worker_lost(err):
     return Attempt(None, lines[-STDERR_TAIL:])
 
 
+def _slots(cpus_per_run, gpus_per_run):
+    """How many runs the connected Ray can run at once (for the progress bar: the tasks
+    beyond that are queued, and Ray does not say which ones run)."""
+    have = ray.cluster_resources()
+    slots = int(have.get("CPU", 0) // cpus_per_run)
+    if gpus_per_run:
+        slots = min(slots, int(have.get("GPU", 0) // gpus_per_run))
+    return max(slots, 1)
+
+
 def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
     """Run every unfinished run of ``runs`` on the connected Ray; a ``SweepResult``."""
     result = SweepResult()
+    slots = _slots(cpus_per_run, gpus_per_run)
     task = ray.remote(run_command).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
                                            max_retries=0)  # retried here, with --resume
     bar = tqdm(total=len(runs), unit="run", disable=not progress, dynamic_ncols=True)
@@ -116,8 +127,9 @@ def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
         pending[ref] = (run, attempt, argv)
 
     def show():
-        bar.set_postfix(done=result.done, skipped=result.skipped, running=len(pending),
-                        failed=len(result.failed), refresh=True)
+        running = min(len(pending), slots)
+        bar.set_postfix(done=result.done, skipped=result.skipped, running=running,
+                        queued=len(pending) - running, failed=len(result.failed), refresh=True)
 
     for run in runs:
         if run.finished:
