@@ -52,16 +52,20 @@ def build_parser():
 
 
 def split_command(argv):
-    """(sweep flags, training command) around the first ``--``."""
+    """(sweep flags, training command or None) around the first ``--``."""
     if "--" not in argv:
+        return argv, None
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1:]
+
+
+def check_command(command):
+    if command is None:
         raise UsageError("no training command; end the sweep's flags with -- and give the script "
                          "and its fixed flags, e.g. -- run_mnist.py --output_dir out")
-    cut = argv.index("--")
-    command = argv[cut + 1:]
     if not command:
         raise UsageError("nothing after --; give the script and its fixed flags, e.g. -- "
                          "run_mnist.py --output_dir out")
-    return argv[:cut], command
 
 
 def check_flags(args):
@@ -118,7 +122,8 @@ def report(result, runs, elapsed):
 def main(argv=None):
     started = time.perf_counter()
     own, command = split_command(sys.argv[1:] if argv is None else list(argv))
-    args = build_parser().parse_args(own)
+    args = build_parser().parse_args(own)  # first, so --help works without a command
+    check_command(command)
     check_flags(args)
     script = load_script(command[0])
     axes = parse_grid(args.grid)
