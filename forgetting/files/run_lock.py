@@ -89,6 +89,9 @@ def hold_run_lock(output_dir, fname):
     if fd is None:
         raise UsageError(f"run {fname} in {output_dir} is being trained by {_holder(path)}; "
                          "wait for it to finish or stop it, then run again (with --resume)")
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+    except OSError:  # a full disk: the lock holds all the same, only the message is vaguer
+        pass
     return RunLock(path, fd)
