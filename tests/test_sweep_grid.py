@@ -12,7 +12,7 @@ import pytest
 
 import sweep
 from forgetting.sweep.grid import seq_range
-from reliability_helpers import REPO, assert_one_line_error, call_main
+from helpers import REPO, assert_one_line_error, call_main
 
 
 def dry_run(argv, cwd=REPO):

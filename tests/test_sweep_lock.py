@@ -10,8 +10,8 @@ import pytest
 from forgetting.errors import UsageError
 from forgetting.files.naming import RunPaths, lock_path
 from forgetting.files.run_lock import hold_run_lock
-from reliability_helpers import (MNIST_5K, PYTHON, REPO, TIMEOUT, assert_one_line_error, cli_env,
-                                 log_records, mnist_fname, snapshot, wait_for)
+from helpers import (MNIST_5K, PYTHON, REPO, TIMEOUT, assert_one_line_error, cli_env,
+                     log_records, mnist_fname, snapshot, wait_for)
 
 RUN = [*MNIST_5K, "--epochs", "1", "--remove_n", "3600"]
 FNAME = mnist_fname(remove_n=3600)

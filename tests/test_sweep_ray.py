@@ -16,8 +16,8 @@ import pytest
 from forgetting.files.naming import RunPaths, lock_path, sweep_log_path
 from forgetting.files.run_lock import hold_run_lock
 from forgetting.sweep.plan import saved_epochs
-from reliability_helpers import (PYTHON, REPO, TIMEOUT, assert_same_files, mnist_fname, snapshot,
-                                 wait_for)
+from helpers import (PYTHON, REPO, TIMEOUT, assert_same_files, mnist_fname, snapshot,
+                     wait_for)
 
 ray = pytest.importorskip("ray")
 
