@@ -108,8 +108,8 @@ def test_cifar_weights_carry_the_noisy_labels_and_score_with_them(tiny_cifar, tm
     import torch.nn.functional as F
 
     import score_examples
-    from cifar_fixtures import patch_checksums
-    from reliability_helpers import CIFAR_FNAME, CIFAR_RUN, call_run_cifar
+    from cifar_fixtures import call_run_cifar, patch_checksums
+    from helpers import CIFAR_FNAME, CIFAR_RUN
     from models import ResNet18
 
     out = tmp_path / "out"
