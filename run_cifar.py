@@ -10,8 +10,8 @@ run_cifar.py, see SPEC / README), plus the run's resume files.
 import torch
 import torch.nn.functional as F
 
-from forgetting.cli import (add_common_flags, check_common_flags, pick_device, seed_everything,
-                            set_threads)
+from forgetting.cli import (add_common_flags, check_common_flags, pick_device, sampling_options,
+                            seed_everything, set_threads)
 from forgetting.data.datasets import CIFAR_DATASETS, load_cifar
 from forgetting.data.noise import add_label_noise, add_pixel_noise, changed_labels_text
 from forgetting.data.selection import select_train_ids
@@ -23,6 +23,7 @@ from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
 from forgetting.files.run_lock import hold_run_lock
 from forgetting.training.loop import TrainingJob, run_job
+from forgetting.training.sampling import make_sampler
 from forgetting.training.optim import OPTIMIZERS, make_optimizer
 from models import CIFAR_MODELS, build_cifar_model
 
@@ -157,7 +158,9 @@ def main(argv=None):
             lr_for_epoch=lr_for_epoch, generator=generator, amp=args.amp,
             resume=args.resume, say=lambda msg: print(msg, flush=True),
             progress_every=args.progress_every,
-            save_weights_at=tuple(args.save_weights_at), run_description=described)
+            save_weights_at=tuple(args.save_weights_at), run_description=described,
+            sampler=make_sampler(args.sampling, len(train_ids), args.epochs, args.seed, device,
+                                 **sampling_options(args)))
         run_job(job)
 
 

@@ -8,8 +8,8 @@ the files of the original run_mnist.py (see SPEC / README), plus the run's resum
 import torch
 import torch.nn.functional as F
 
-from forgetting.cli import (add_common_flags, check_common_flags, pick_device, seed_everything,
-                            set_threads)
+from forgetting.cli import (add_common_flags, check_common_flags, pick_device, sampling_options,
+                            seed_everything, set_threads)
 from forgetting.data.datasets import MNIST_DATASETS, load_mnist_family
 from forgetting.data.selection import select_train_ids
 from forgetting.data.transforms import normaliser
@@ -19,6 +19,7 @@ from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
 from forgetting.files.run_lock import hold_run_lock
 from forgetting.training.loop import TrainingJob, run_job
+from forgetting.training.sampling import make_sampler
 from models import MnistNet
 
 
@@ -85,7 +86,9 @@ def main(argv=None):
             config={"batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum},
             resume=args.resume, say=lambda msg: print(msg, flush=True),
             progress_every=args.progress_every,
-            save_weights_at=tuple(args.save_weights_at), run_description=described)
+            save_weights_at=tuple(args.save_weights_at), run_description=described,
+            sampler=make_sampler(args.sampling, len(train_ids), args.epochs, args.seed, device,
+                                 **sampling_options(args)))
         run_job(job)
 
 

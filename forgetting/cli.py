@@ -8,7 +8,12 @@ import torch
 
 from forgetting.data.selection import check_removal_flags
 from forgetting.errors import UsageError
+from forgetting.files.naming import SAMPLING_OPTIONS
 from forgetting.files.outdir import check_output_dir
+
+# --sampling's options and their defaults; which mode uses which: naming.SAMPLING_OPTIONS.
+SAMPLING_DEFAULTS = {"transient_epochs": 1, "drop_percent": 10.0, "readd_percent": 1.0,
+                     "prune_ratio": 0.5, "anneal": 0.125}
 
 
 def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
@@ -55,6 +60,68 @@ def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
                              "score_examples.py --score el2n/grand needs to rebuild the model and "
                              "training set; not in the file name")
     parser.set_defaults(cpu_threads=cpu_threads)
+    add_sampling_flags(parser)
+
+
+def add_sampling_flags(parser):
+    """--sampling and its options (issue 11). The options default to None here so that one
+    given without a mode that uses it can be refused; ``check_sampling_flags`` fills in the
+    defaults of the chosen mode."""
+    group = parser.add_argument_group(
+        "sampling", "train on fewer presentations; a mode other than uniform and its options "
+                    "enter the file name")
+    group.add_argument("--sampling", choices=tuple(SAMPLING_OPTIONS), default="uniform",
+                       help="uniform: every example once per epoch (default, the original); "
+                            "sgd_s: loss-proportional draws from a shrinking set; infobatch: skip "
+                            "below-mean-loss examples and rescale the rest; forgetting: skip "
+                            "examples learned and never forgotten so far, and rescale")
+    defaults = SAMPLING_DEFAULTS
+    group.add_argument("--transient_epochs", type=int, default=None,
+                       help=f"sgd_s, forgetting: uniform epochs first (default: "
+                            f"{defaults['transient_epochs']})")
+    group.add_argument("--drop_percent", type=float, default=None,
+                       help="sgd_s: percent of the set with the lowest loss that leaves it after "
+                            f"each epoch, in [0, 100) (default: {defaults['drop_percent']})")
+    group.add_argument("--readd_percent", type=float, default=None,
+                       help="sgd_s: percent of the training set drawn back from those that left, "
+                            f"after each epoch, in [0, 100] (default: {defaults['readd_percent']})")
+    group.add_argument("--prune_ratio", type=float, default=None,
+                       help="infobatch, forgetting: probability that an eligible example is "
+                            f"skipped, in [0, 1) (default: {defaults['prune_ratio']})")
+    group.add_argument("--anneal", type=float, default=None,
+                       help="infobatch, forgetting: final fraction of the epochs that present "
+                            f"every example, in [0, 1] (default: {defaults['anneal']})")
+
+
+def check_sampling_flags(args):
+    """Refuse an option that the chosen --sampling mode does not use, and values out of range;
+    then fill in the mode's defaults (the file name shows them)."""
+    used = SAMPLING_OPTIONS[args.sampling]
+    for name in SAMPLING_DEFAULTS:
+        if getattr(args, name) is not None and name not in used:
+            users = [mode for mode, options in SAMPLING_OPTIONS.items() if name in options]
+            raise UsageError(f"--{name} is an option of --sampling {' or '.join(users)}, not of "
+                             f"--sampling {args.sampling}; add --sampling {users[0]} or drop it")
+    for name in used:
+        if getattr(args, name) is None:
+            setattr(args, name, SAMPLING_DEFAULTS[name])
+    in_range = {"transient_epochs": (lambda v: v >= 0, "0 or more"),
+                "drop_percent": (lambda v: 0 <= v < 100, "a percentage in [0, 100)"),
+                "readd_percent": (lambda v: 0 <= v <= 100, "a percentage in [0, 100]"),
+                "prune_ratio": (lambda v: 0 <= v < 1, "a probability in [0, 1)"),
+                "anneal": (lambda v: 0 <= v <= 1, "a fraction in [0, 1]")}
+    for name in used:
+        accepts, what = in_range[name]
+        if not accepts(getattr(args, name)):   # NaN is refused too
+            raise UsageError(f"--{name} is {getattr(args, name)}; it must be {what}")
+    if args.sampling == "sgd_s" and args.transient_epochs < 1:
+        raise UsageError("--transient_epochs is 0 but sgd_s draws by the losses of earlier "
+                         "epochs; give --transient_epochs 1 or more")
+
+
+def sampling_options(args):
+    """The chosen mode's options as keyword arguments for ``make_sampler``."""
+    return {name: getattr(args, name) for name in SAMPLING_OPTIONS[args.sampling]}
 
 
 def check_common_flags(args):
@@ -71,6 +138,7 @@ def check_common_flags(args):
         if not 0 <= epoch <= args.epochs:
             raise UsageError(f"--save_weights_at {epoch} is not an epoch of this run; give values "
                              f"from 0 (before the first step) to --epochs {args.epochs}")
+    check_sampling_flags(args)
     check_output_dir(args.output_dir)
     check_removal_flags(args.remove_n, args.keep_lowest_n, args.sorting_file,
                         getattr(args, "remove_subsample", 0))

@@ -49,10 +49,27 @@ FNAME_FLAG_TYPES = {
 # The training scripts sweep.py can run, and the flags that name their runs.
 SCRIPT_FNAME_FLAGS = {"run_mnist.py": MNIST_FNAME_FLAGS, "run_cifar.py": CIFAR_FNAME_FLAGS}
 
+# SPEC section 7: --sampling enters the file name only when it is not uniform, appended after
+# the original's flags with every option of its mode, in this order (issue 11).
+SAMPLING_OPTIONS = {
+    "uniform": (),
+    "sgd_s": ("transient_epochs", "drop_percent", "readd_percent"),
+    "infobatch": ("prune_ratio", "anneal"),
+    "forgetting": ("transient_epochs", "prune_ratio", "anneal"),
+}
+
+
+def optional_fname_flags(args):
+    """The SPEC section 7 flags of ``args`` that enter the file name: ``sampling`` and its
+    mode's options when ``--sampling`` is set and not uniform, else none."""
+    mode = getattr(args, "sampling", "uniform")
+    return () if mode == "uniform" else ("sampling",) + SAMPLING_OPTIONS[mode]
+
 
 def save_fname(args, flags):
-    """The run's base file name from the parsed ``args`` namespace and the ordered ``flags``."""
-    return "__".join(f"{name}_{getattr(args, name)}" for name in flags)
+    """The run's base file name from the parsed ``args`` namespace and the ordered ``flags``
+    (the original's), followed by ``optional_fname_flags(args)``."""
+    return "__".join(f"{name}_{getattr(args, name)}" for name in flags + optional_fname_flags(args))
 
 
 @dataclasses.dataclass

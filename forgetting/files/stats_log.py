@@ -8,7 +8,17 @@ in training order) followed by one record per epoch::
 Appending is O(n_train) per epoch. Records past the resume state's ``epochs_done`` are
 ignored and overwritten, so a crash in the middle of an append loses nothing committed.
 The legacy ``__stats_dict.pkl`` is built from this file (forgetting/files/stats_pickle.py).
+
+A run with ``--sampling`` other than uniform presents a varying number of examples per
+epoch, some twice, some not at all, so its log (``SampledStatsLog``, magic ``FGTSMP01``, the
+same header) holds variable-size records, each in presentation order::
+
+    presentations int64 | n_batches int64 | positions int64[p] | loss float32[p] |
+    margin float64[p] | acc uint8[p] | train_acc float64[n_batches] | test_acc float64
+
+(``positions`` index the header's ids). ``open_stats_log`` opens either kind.
 """
+import contextlib
 import os
 
 import numpy as np
@@ -17,6 +27,7 @@ from forgetting.files import atomic
 from forgetting.errors import UsageError
 
 MAGIC = b"FGTLOG01"
+SAMPLED_MAGIC = b"FGTSMP01"
 _HEADER = np.dtype([("magic", "S8"), ("n_train", "<i8"), ("n_batches", "<i8")])
 
 
@@ -27,8 +38,53 @@ def record_dtype(n_train, n_batches):
                      ("test_acc", "<f8")])
 
 
+def _read_header(path, magic):
+    """(ids, n_batches) from the header of the log at ``path``, which must start with ``magic``."""
+    try:
+        with open(path, "rb") as handle:
+            header = np.frombuffer(handle.read(_HEADER.itemsize), dtype=_HEADER)
+            if len(header) != 1 or header["magic"][0] != magic:
+                raise ValueError("bad header")
+            n_train = int(header["n_train"][0])
+            ids = np.frombuffer(handle.read(8 * n_train), dtype="<i8")
+            if len(ids) != n_train:
+                raise ValueError("truncated header")
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{path} is not a readable statistics log ({err}); "
+                         "start the run again without --resume") from None
+    return ids.astype(np.int64), int(header["n_batches"][0])
+
+
+def _write_header(path, magic, ids, n_batches):
+    ids = np.ascontiguousarray(ids, dtype="<i8")
+    header = np.array((magic, len(ids), n_batches), dtype=_HEADER)
+    atomic.write_bytes(path, header.tobytes() + ids.tobytes())
+    return ids
+
+
+def _write_at(path, offset, data):
+    """Write ``data`` at ``offset``, cut the file there, fsync: one durable append."""
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(data)
+        handle.truncate()
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def open_stats_log(path):
+    """The log at ``path``, whichever kind its magic says."""
+    with contextlib.suppress(OSError):
+        with open(path, "rb") as handle:
+            if handle.read(len(SAMPLED_MAGIC)) == SAMPLED_MAGIC:
+                return SampledStatsLog.open(path)
+    return StatsLog.open(path)
+
+
 class StatsLog:
-    """Reader/appender of one run's statistics log."""
+    """Reader/appender of one run's statistics log (every example once per epoch)."""
+
+    sampled = False
 
     def __init__(self, path, ids, n_batches):
         self.path, self.ids, self.n_batches = path, ids, n_batches
@@ -38,39 +94,27 @@ class StatsLog:
     @classmethod
     def create(cls, path, ids, n_batches):
         """Start a new, empty log (atomically replacing any old one)."""
-        ids = np.ascontiguousarray(ids, dtype="<i8")
-        header = np.array((MAGIC, len(ids), n_batches), dtype=_HEADER)
-        atomic.write_bytes(path, header.tobytes() + ids.tobytes())
-        return cls(path, ids, n_batches)
+        return cls(path, _write_header(path, MAGIC, ids, n_batches), n_batches)
 
     @classmethod
     def open(cls, path):
         """An existing log, its header checked."""
-        try:
-            with open(path, "rb") as handle:
-                header = np.frombuffer(handle.read(_HEADER.itemsize), dtype=_HEADER)
-                if len(header) != 1 or header["magic"][0] != MAGIC:
-                    raise ValueError("bad header")
-                n_train = int(header["n_train"][0])
-                ids = np.frombuffer(handle.read(8 * n_train), dtype="<i8")
-                if len(ids) != n_train:
-                    raise ValueError("truncated header")
-        except (OSError, ValueError) as err:
-            raise UsageError(f"{path} is not a readable statistics log ({err}); "
-                             "start the run again without --resume") from None
-        return cls(path, ids.astype(np.int64), int(header["n_batches"][0]))
+        return cls(path, *_read_header(path, MAGIC))
 
     def append(self, epoch, stats):
         """Write epoch ``epoch`` (0-based) as record ``epoch`` and fsync it."""
         rec = np.zeros((), dtype=self.record)
         rec["loss"], rec["margin"], rec["acc"] = stats.loss, stats.margin, stats.acc
         rec["train_acc"], rec["test_acc"] = stats.train_acc, stats.test_acc
-        with open(self.path, "r+b") as handle:
-            handle.seek(self.data_offset + epoch * self.record.itemsize)
-            handle.write(rec.tobytes())
-            handle.truncate()
-            handle.flush()
-            os.fsync(handle.fileno())
+        _write_at(self.path, self.data_offset + epoch * self.record.itemsize, rec.tobytes())
+
+    def records_on_disk(self):
+        """How many complete records the file holds (committed or not)."""
+        return (os.path.getsize(self.path) - self.data_offset) // self.record.itemsize
+
+    def holds(self, epochs):
+        """Whether the file holds at least ``epochs`` complete records."""
+        return self.records_on_disk() >= epochs
 
     def read(self, epochs):
         """The first ``epochs`` records as a structured array of shape (epochs,)."""
@@ -84,14 +128,18 @@ class StatsLog:
 def peek(path):
     """``(n_train, n_batches, data_offset, record dtype)`` from the header alone, without
     reading the ids: what a results table needs to read single fields (``read_field``).
-    ValueError if ``path`` is no statistics log; OSError if it cannot be read."""
+    A sampled run's log (``SampledStatsLog``) has records of varying size: ``n_batches`` 0
+    and the dtype None. ValueError if ``path`` is no statistics log; OSError if it cannot
+    be read."""
     with open(path, "rb") as handle:
         header = np.frombuffer(handle.read(_HEADER.itemsize), dtype=_HEADER)
-    if len(header) != 1 or header["magic"][0] != MAGIC:
+    if len(header) != 1 or header["magic"][0] not in (MAGIC, SAMPLED_MAGIC):
         raise ValueError("not a statistics log (bad header)")
     n_train, n_batches = int(header["n_train"][0]), int(header["n_batches"][0])
     if n_train < 0 or n_batches < 0:
         raise ValueError("not a statistics log (negative sizes in its header)")
+    if header["magic"][0] == SAMPLED_MAGIC:
+        return n_train, 0, _HEADER.itemsize + 8 * n_train, None
     return n_train, n_batches, _HEADER.itemsize + 8 * n_train, record_dtype(n_train, n_batches)
 
 
@@ -99,9 +147,103 @@ def read_field(path, epoch, name):
     """Field ``name`` (e.g. ``'test_acc'``) of record ``epoch`` (0-based), read at its offset
     without reading the rest of the log. ValueError if the log is too short to hold it."""
     _, _, data_offset, record = peek(path)
+    if record is None:
+        try:
+            return SampledStatsLog.open(path).read_record(epoch)[name]
+        except UsageError:
+            raise ValueError(f"the log ends before epoch {epoch + 1}") from None
     field, offset = record.fields[name][:2]
     values = np.fromfile(path, dtype=field, count=1,
                          offset=data_offset + epoch * record.itemsize + offset)
     if len(values) != 1:
         raise ValueError(f"the log ends before epoch {epoch + 1}")
     return values[0]
+
+
+_SAMPLED_HEAD = np.dtype([("presentations", "<i8"), ("n_batches", "<i8")])
+
+
+def sampled_record_dtype(presentations, n_batches):
+    """The dtype of one ``SampledStatsLog`` record after its two counts."""
+    return np.dtype([("positions", "<i8", (presentations,)), ("loss", "<f4", (presentations,)),
+                     ("margin", "<f8", (presentations,)), ("acc", "u1", (presentations,)),
+                     ("train_acc", "<f8", (n_batches,)), ("test_acc", "<f8")])
+
+
+class SampledStatsLog:
+    """Reader/appender of a sampled run's log: variable-size records in presentation order.
+
+    Record ``k`` starts where record ``k - 1`` ends, so finding it walks the counts of the
+    records before it (one 16-byte read each, remembered)."""
+
+    sampled = True
+
+    def __init__(self, path, ids):
+        self.path, self.ids = path, ids
+        self.data_offset = _HEADER.itemsize + ids.nbytes
+        self._offsets = [self.data_offset]   # start of record k, for the records walked
+
+    @classmethod
+    def create(cls, path, ids):
+        return cls(path, _write_header(path, SAMPLED_MAGIC, ids, 0))
+
+    @classmethod
+    def open(cls, path):
+        return cls(path, _read_header(path, SAMPLED_MAGIC)[0])
+
+    def _offset(self, epoch):
+        """Where record ``epoch`` starts, or None if an earlier one is missing or torn."""
+        size = os.path.getsize(self.path)
+        with open(self.path, "rb") as handle:
+            while len(self._offsets) <= epoch:
+                start = self._offsets[-1]
+                handle.seek(start)
+                head = np.frombuffer(handle.read(_SAMPLED_HEAD.itemsize), dtype=_SAMPLED_HEAD)
+                if len(head) != 1:
+                    return None
+                end = (start + _SAMPLED_HEAD.itemsize + sampled_record_dtype(
+                    int(head["presentations"][0]), int(head["n_batches"][0])).itemsize)
+                if end > size:
+                    return None
+                self._offsets.append(end)
+        return self._offsets[epoch]
+
+    def append(self, epoch, stats):
+        """Write epoch ``epoch`` (0-based) as record ``epoch`` and fsync it."""
+        offset = self._offset(epoch)
+        if offset is None:
+            raise UsageError(f"{self.path} lacks the records before epoch {epoch + 1}; start "
+                             "the run again without --resume")
+        del self._offsets[epoch + 1:]
+        head = np.array((len(stats.positions), len(stats.train_acc)), dtype=_SAMPLED_HEAD)
+        rec = np.zeros((), dtype=sampled_record_dtype(len(stats.positions), len(stats.train_acc)))
+        rec["positions"], rec["loss"], rec["margin"] = stats.positions, stats.loss, stats.margin
+        rec["acc"], rec["train_acc"], rec["test_acc"] = stats.acc, stats.train_acc, stats.test_acc
+        _write_at(self.path, offset, head.tobytes() + rec.tobytes())
+
+    def holds(self, epochs):
+        return self._offset(epochs) is not None
+
+    def records_on_disk(self):
+        epochs = 0
+        while self._offset(epochs + 1) is not None:
+            epochs += 1
+        return epochs
+
+    def read_record(self, epoch):
+        """Record ``epoch`` as a structured scalar (fields as above)."""
+        if not self.holds(epoch + 1):
+            raise UsageError(f"{self.path} holds fewer than {epoch + 1} epochs; start the run "
+                             "again without --resume")
+        with open(self.path, "rb") as handle:
+            handle.seek(self._offsets[epoch])
+            head = np.frombuffer(handle.read(_SAMPLED_HEAD.itemsize), dtype=_SAMPLED_HEAD)
+            dtype = sampled_record_dtype(int(head["presentations"][0]), int(head["n_batches"][0]))
+            return np.frombuffer(handle.read(dtype.itemsize), dtype=dtype)[0]
+
+    def read(self, epochs):
+        """The first ``epochs`` records, as a list of structured scalars (fields as above)."""
+        if not self.holds(epochs):
+            raise UsageError(f"{self.path} holds fewer epochs than the {epochs} the resume state "
+                             "expects; start the run again without --resume")
+        return [self.read_record(epoch) for epoch in range(epochs)]

@@ -16,11 +16,16 @@ pickling them took 2.8 s and ~0.9 GB, encoding takes 0.4 s and a few MB beyond t
 arrays (benchmarks/RESULTS.md, item 3). The bytes are plain protocol-2 opcodes, so
 ``pickle.load`` gives exactly ``build_stats_dict``'s dict (same keys in the same order, the
 same float bits, ints for the accuracies).
+
+A sampled run's log (``--sampling``) gives the same layout with lists of different lengths:
+each example's presentations in order, none for an epoch that skipped it, two for an epoch
+that drew it twice (``build_sampled_stats_dict``; written with ``pickle.dump``, since such a
+run's file is smaller than the full run's that the encoder is tuned for).
 """
 import numpy as np
 
 from forgetting.files import atomic
-from forgetting.files.stats_log import StatsLog
+from forgetting.files.stats_log import open_stats_log
 
 
 def build_stats_dict(ids, records):
@@ -31,6 +36,25 @@ def build_stats_dict(ids, records):
     stats = {i: [l, a, m] for i, l, a, m in zip(ids.tolist(), losses, accs, margins)}
     stats["train"] = [[], records["train_acc"].reshape(-1).tolist()]
     stats["test"] = [[], records["test_acc"].tolist()]
+    return stats
+
+
+def build_sampled_stats_dict(ids, records):
+    """The legacy dict from training ``ids`` and a sampled log's ``records`` (one per epoch,
+    presentations in order, ``positions`` indexing ``ids``)."""
+    def joined(field, dtype):
+        return np.concatenate([np.asarray(r[field], dtype=dtype) for r in records] or
+                              [np.zeros(0, dtype)])
+
+    positions = joined("positions", np.int64)
+    by_example = np.argsort(positions, kind="stable")  # stable: presentation order within each
+    bounds = np.cumsum(np.bincount(positions, minlength=len(ids)))[:-1]
+    columns = [np.split(joined(field, dtype)[by_example], bounds)
+               for field, dtype in (("loss", np.float32), ("acc", np.int64), ("margin", np.float64))]
+    stats = {i: [l.tolist(), a.tolist(), m.tolist()]
+             for i, l, a, m in zip(ids.tolist(), *columns)}
+    stats["train"] = [[], joined("train_acc", np.float64).tolist()]
+    stats["test"] = [[], [float(r["test_acc"]) for r in records]]
     return stats
 
 
@@ -127,8 +151,11 @@ def _accuracy_lists(records):
 
 def write_stats_pickle(stats_log_path, epochs, out_path):
     """Atomically (re)write the legacy pickle holding the stats log's first ``epochs`` epochs."""
-    log = StatsLog.open(stats_log_path)
+    log = open_stats_log(stats_log_path)
     records = log.read(epochs)
+    if log.sampled:
+        atomic.write_pickle(out_path, build_sampled_stats_dict(log.ids, records))
+        return
     try:
         with atomic.atomic_open(out_path) as handle:
             encode_stats_pickle(log.ids, records, handle.write)

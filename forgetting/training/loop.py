@@ -1,14 +1,16 @@
 """The one training loop both scripts use: train an epoch, evaluate, hand it to the saver, say it.
 
 Per epoch (SPEC section 3): the sampler gives the batch order (the original's fresh
-``numpy.random.permutation``); each batch is an index gather from the device-resident training
-set; the per-example statistics are recorded BEFORE the optimiser step; then the test set is
-evaluated. Durability (resume, commit thread, legacy pickle, signals) is the ``RunSaver``'s job
-(training/saver.py); progress within an epoch is ``EpochProgress``'s (training/progress.py).
+``numpy.random.permutation``, or a ``--sampling`` plan with per-presentation loss weights);
+each batch is an index gather from the device-resident training set; the per-example
+statistics are recorded BEFORE the optimiser step; then the test set is evaluated and the
+sampler observes the epoch's losses and correctness (on the device). Durability (resume,
+commit thread, legacy pickle, signals) is the ``RunSaver``'s job (training/saver.py);
+progress within an epoch is ``EpochProgress``'s (training/progress.py).
 
 What it says (``job.say``): the original's ``Training on N examples`` once, then per epoch the
 original's ``Validation Epoch`` line (0-based epoch, mean test loss, test accuracy; users grep
-logs for both) and our one-line summary.
+logs for both) and our one-line summary, which says how many presentations the epoch made.
 """
 import contextlib
 import dataclasses
@@ -83,13 +85,16 @@ def evaluate(job):
     return 100.0 * int(correct) / len(job.test_y), loss_sum / len(job.test_y)
 
 
-def train_epoch(job, recorder, epoch, order, progress=None):
+def train_epoch(job, recorder, epoch, order, progress=None, weights=None):
     """One pass over the training positions ``order`` (device int64), batch by batch,
-    recording every example before the optimiser step; ``progress.batch_done`` after each."""
+    recording every example before the optimiser step; ``progress.batch_done`` after each.
+    ``weights`` (device float32 per entry of ``order``, or None) multiply the per-example
+    losses in the step's mean."""
     if job.lr_for_epoch is not None:
         for group in job.optimizer.param_groups:
             group["lr"] = job.lr_for_epoch(epoch)
     job.model.train()
+    recorder.begin_epoch(len(order))
     for batch_index, start in enumerate(range(0, len(order), job.batch_size)):
         positions = order[start:start + job.batch_size]
         targets = job.train_y[positions]
@@ -99,7 +104,10 @@ def train_epoch(job, recorder, epoch, order, progress=None):
             outputs = job.model(inputs)
         losses = job.loss_fn(outputs.float(), targets)
         recorder.record(batch_index, positions, outputs, targets, losses)
-        losses.mean().backward()
+        if weights is None:
+            losses.mean().backward()
+        else:
+            (losses * weights[start:start + job.batch_size]).mean().backward()
         job.optimizer.step()
         if progress is not None:
             progress.batch_done(batch_index + 1)
@@ -115,22 +123,26 @@ def run_training(job):
     if saver.finished():
         saver.report_finished()
         return
-    recorder = EpochRecorder(len(job.train_ids), job.batch_size, job.device)
+    recorder = EpochRecorder(len(job.train_ids), job.batch_size, job.device,
+                             by_position=job.sampler.presents_each_once)
     job.say('Training on ' + str(len(job.train_ids)) + ' examples')
     with saver.stop_safely():
         for epoch in range(saver.epochs_done, job.epochs):
             started = time.perf_counter()
-            order = job.sampler.epoch_order(epoch, len(job.train_ids), job.device)
-            n_batches = -(-len(order) // job.batch_size)
+            plan = job.sampler.epoch_plan(epoch, len(job.train_ids), job.device)
+            n_batches = -(-len(plan.order) // job.batch_size)
             with EpochProgress(recorder, epoch, job.epochs, n_batches, job.progress_every) as progress:
-                train_epoch(job, recorder, epoch, order, progress)
+                train_epoch(job, recorder, epoch, plan.order, progress, plan.weights)
             saver.start_weight_copy(epoch)
             test_acc, test_loss = evaluate(job)
             stats = recorder.to_host(test_acc)
+            job.sampler.observe(epoch, *recorder.epoch_device_stats()[:3])
             saver.commit(epoch, stats)
             job.say(VALIDATION_LINE % (epoch, test_loss, test_acc))
-            job.say(f"epoch {epoch + 1}/{job.epochs} | train acc {stats.train_acc[-1]:.2f}% | "
-                    f"test acc {test_acc:.2f}% | {time.perf_counter() - started:.2f} s")
+            train_acc = f"{stats.train_acc[-1]:.2f}%" if len(stats.train_acc) else "-"
+            job.say(f"epoch {epoch + 1}/{job.epochs} | {len(plan.order)} presentations | "
+                    f"train acc {train_acc} | test acc {test_acc:.2f}% | "
+                    f"{time.perf_counter() - started:.2f} s")
 
 
 def run_job(job):

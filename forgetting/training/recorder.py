@@ -11,8 +11,15 @@ and positions into slices of preallocated buffers (in presentation order); the s
 above are formed for the whole epoch at once in ``to_host``. They are row-wise exact
 operations (argmax, gather, max), so the numbers are the same as batch by batch, and the
 batch loop pays 4 slice copies instead of ~13 small ops (benchmarks/RESULTS.md).
+
+An epoch makes ``count`` presentations (``begin_epoch``): ``n_train`` under the original's
+uniform order, which the recorder returns by training position; a sampler (``--sampling``)
+may present fewer, some examples twice: the recorder then returns them in presentation
+order with their positions (``EpochStats.positions``). Buffers hold ``n_train``
+presentations, the most any sampler makes.
 """
 import dataclasses
+from typing import Optional
 
 import numpy as np
 import torch
@@ -32,29 +39,40 @@ def per_example_stats(outputs, targets):
 
 @dataclasses.dataclass
 class EpochStats:
-    """One epoch on the host, by training position: loss float32, acc uint8, margin float64;
-    train_acc float64 per batch (running accuracy in percent); test_acc a float (percent)."""
+    """One epoch on the host: loss float32, acc uint8, margin float64, by training position
+    when ``positions`` is None, else per presentation in presentation order, ``positions``
+    (int64) saying whose; train_acc float64 per batch (running accuracy in percent);
+    test_acc a float (percent)."""
 
     loss: np.ndarray
     acc: np.ndarray
     margin: np.ndarray
     train_acc: np.ndarray
     test_acc: float
+    positions: Optional[np.ndarray] = None
 
 
 class EpochRecorder:
     """Device buffers for one epoch's presentations, filled batch by batch in presentation
-    order; ``to_host`` turns them into statistics by training position."""
+    order; ``to_host`` turns them into statistics, by training position when
+    ``by_position`` (every example presented once), else in presentation order."""
 
-    def __init__(self, n_train, batch_size, device):
+    def __init__(self, n_train, batch_size, device, by_position=True):
         self.n_train, self.batch_size, self.device = n_train, batch_size, device
-        self.n_batches = -(-n_train // batch_size)
-        self.batch_sizes = np.minimum(batch_size, n_train - batch_size * np.arange(self.n_batches))
+        self.by_position = by_position
+        self.begin_epoch(n_train)
         kw = dict(device=device)
         self.positions = torch.zeros(n_train, dtype=torch.int64, **kw)
         self.targets = torch.zeros(n_train, dtype=torch.int64, **kw)
         self.loss = torch.zeros(n_train, dtype=torch.float32, **kw)
         self.outputs = None   # (n_train, n_classes) float32, made at the first batch
+
+    def begin_epoch(self, count):
+        """The coming epoch presents ``count`` examples (at most ``n_train``)."""
+        self.count = count
+        self.n_batches = -(-count // self.batch_size)
+        self.batch_sizes = np.minimum(self.batch_size, count - self.batch_size * np.arange(self.n_batches))
+        self._stats = None
 
     def record(self, batch_index, positions, outputs, targets, losses):
         """Keep batch ``batch_index``'s outputs, targets and per-example losses, and the
@@ -69,17 +87,37 @@ class EpochRecorder:
         self.targets[start:end] = targets
         self.positions[start:end] = positions
 
+    def epoch_device_stats(self):
+        """The epoch's ``(positions, losses, correct, true_out, other_out)`` on the device, in
+        presentation order (what a sampler observes, and what ``to_host`` copies)."""
+        if self._stats is None:
+            n = self.count
+            if self.outputs is None:   # an epoch without a batch
+                self.outputs = torch.zeros(self.n_train, 1, dtype=torch.float32, device=self.device)
+            correct, true_out, other_out = per_example_stats(self.outputs[:n], self.targets[:n])
+            self._stats = (self.positions[:n], self.loss[:n], correct, true_out, other_out)
+        return self._stats
+
     def to_host(self, test_acc):
-        """The finished epoch as numpy arrays by training position."""
-        correct, true_out, other_out = per_example_stats(self.outputs, self.targets)
+        """The finished epoch as numpy arrays, by training position or in presentation order
+        (see ``EpochStats``)."""
+        positions, losses, correct, true_out, other_out = self.epoch_device_stats()
         correct = correct.cpu().numpy()                      # presentation order
-        positions = self.positions.cpu().numpy()
-        cum_correct = np.cumsum(correct, dtype=np.int64)[np.cumsum(self.batch_sizes) - 1]
+        positions = positions.cpu().numpy()
         cum_seen = np.cumsum(self.batch_sizes)
+        cum_correct = np.cumsum(correct, dtype=np.int64)[cum_seen - 1]
+        if not self.by_position:
+            # copies, not views of the buffers (on the CPU .cpu() is a no-op): the commit
+            # thread writes them while the next epoch refills the buffers
+            return EpochStats(
+                loss=losses.to("cpu", copy=True).numpy(), acc=correct.astype(np.uint8),
+                margin=true_out.cpu().numpy().astype(np.float64) - other_out.cpu().numpy(),
+                train_acc=100.0 * cum_correct / cum_seen, test_acc=float(test_acc),
+                positions=positions.copy())
         loss = np.empty(self.n_train, dtype=np.float32)
         acc = np.empty(self.n_train, dtype=np.uint8)
         margin = np.empty(self.n_train, dtype=np.float64)
-        loss[positions] = self.loss.cpu().numpy()
+        loss[positions] = losses.cpu().numpy()
         acc[positions] = correct
         margin[positions] = true_out.cpu().numpy().astype(np.float64) - other_out.cpu().numpy()
         return EpochStats(
@@ -92,7 +130,7 @@ class EpochRecorder:
 
     def presented(self, n_batches):
         """How many presentations the epoch's first ``n_batches`` batches recorded."""
-        return min(n_batches * self.batch_size, self.n_train)
+        return min(n_batches * self.batch_size, self.count)
 
     def totals(self, start, end):
         """Summed loss and number classified correctly over presentations ``start:end`` of the

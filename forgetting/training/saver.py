@@ -27,7 +27,7 @@ import torch
 
 from forgetting.errors import UsageError
 from forgetting.files import atomic
-from forgetting.files.stats_log import StatsLog
+from forgetting.files.stats_log import SampledStatsLog, StatsLog, open_stats_log
 from forgetting.files.stats_pickle import best_acc_text, write_stats_pickle
 from forgetting.files.weights import write_weights
 from forgetting.training import resume_state
@@ -217,14 +217,16 @@ class RunSaver:
         if job.resume and os.path.exists(paths.resume_state):
             state = resume_state.load_state(paths.resume_state)
             resume_state.check_same_config(state["config"], job.config, paths.resume_state)
-            stats_log = StatsLog.open(paths.stats_log)
+            stats_log = open_stats_log(paths.stats_log)
+            if stats_log.sampled == job.sampler.presents_each_once:
+                raise UsageError(f"{paths.stats_log} was written by a run with another --sampling; "
+                                 "start over without --resume")
             if not np.array_equal(stats_log.ids, job.train_ids):
                 raise UsageError(f"the training set differs from the one in {paths.stats_log} (did "
                                  "the sorting file change?); start over without --resume")
             # Commits append to the log before they save the state, so the log holds at least
             # the committed epochs; fewer means the files do not belong together (copied, restored).
-            needed = stats_log.data_offset + state["epochs_done"] * stats_log.record.itemsize
-            if os.path.getsize(paths.stats_log) < needed:
+            if not stats_log.holds(state["epochs_done"]):
                 raise UsageError(f"{paths.stats_log} holds fewer epochs than the "
                                  f"{state['epochs_done']} that {paths.resume_state} says are "
                                  "finished; start over without --resume")
@@ -239,6 +241,8 @@ class RunSaver:
         # before this run's first commit would otherwise pair it with the new, empty log).
         with contextlib.suppress(FileNotFoundError):
             os.remove(paths.resume_state)
+        if not job.sampler.presents_each_once:
+            return SampledStatsLog.create(paths.stats_log, job.train_ids), 0, None
         n_batches = -(-len(job.train_ids) // job.batch_size)
         return StatsLog.create(paths.stats_log, job.train_ids, n_batches), 0, None
 
@@ -247,6 +251,8 @@ class RunSaver:
         job.model.load_state_dict(state["model"])
         job.optimizer.load_state_dict(state["optimizer"])
         resume_state.restore_rng(state["rng"], job.device, job.generator)
+        if "sampler" in state:
+            job.sampler.load_state_dict(state["sampler"])
         self.best_train, self.best_test = state["best_train"], state["best_test"]
         job.say(f"resuming after epoch {self.epochs_done} of {job.epochs}")
         self.refresher.maybe_start(self.epochs_done)  # the legacy pickle may trail after a kill -9
@@ -299,7 +305,8 @@ class RunSaver:
             weights = self.weights.result()
         else:
             weights = _copy_weights(job, self.weights)
-        self.best_train = max(self.best_train, float(stats.train_acc.max()))
+        if len(stats.train_acc):  # a sampled epoch may present nothing
+            self.best_train = max(self.best_train, float(stats.train_acc.max()))
         improved = self.paths.checkpoint is not None and stats.test_acc > self.best_test
         self.best_test = max(self.best_test, stats.test_acc)
         model, optimizer = weights
@@ -309,6 +316,9 @@ class RunSaver:
             "model": model, "optimizer": optimizer,
             "rng": resume_state.capture_rng(job.device, job.generator),
         }
+        sampler_state = job.sampler.state_dict()
+        if sampler_state is not None:  # uniform runs: no key, the original state file's bytes
+            state["sampler"] = sampler_state
         self.snapshots[epoch % 2] = self.state = state
         checkpoint = None
         if improved:  # the snapshot's model copy: one host copy of the weights, not two
