@@ -18,7 +18,7 @@ from forgetting.data.selection import select_train_ids
 from forgetting.data.transforms import eval_transform, train_transform
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import atomic
-from forgetting.files.naming import CIFAR_FNAME_FLAGS, RunPaths, save_fname
+from forgetting.files.naming import CIFAR_FNAME_FLAGS, RunPaths, check_name_fits, save_fname
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
 from forgetting.files.run_lock import hold_run_lock
@@ -114,6 +114,7 @@ def main(argv=None):
     train_ids = select_train_ids(len(data.train_y), args.input_dir, args.sorting_file,
                                  args.remove_n, args.keep_lowest_n, args.remove_subsample)
     fname = save_fname(args, CIFAR_FNAME_FLAGS)
+    check_name_fits(args.output_dir, fname)
     paths = RunPaths.for_run(args.output_dir, fname, checkpoint_subdir=args.dataset)
     train_x, train_y, changed_labels = noisy_training_set(args, data, train_ids)
     make_output_dir(args.output_dir)  # only now: the noise can still refuse the input

@@ -14,7 +14,7 @@ from forgetting.data.datasets import MNIST_DATASETS, load_mnist_family
 from forgetting.data.selection import select_train_ids
 from forgetting.data.transforms import normaliser
 from forgetting.errors import ArgumentParser, exit_on_usage_error
-from forgetting.files.naming import MNIST_FNAME_FLAGS, RunPaths, save_fname
+from forgetting.files.naming import MNIST_FNAME_FLAGS, RunPaths, check_name_fits, save_fname
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
 from forgetting.files.run_lock import hold_run_lock
@@ -63,6 +63,7 @@ def main(argv=None):
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
 
     fname = save_fname(args, MNIST_FNAME_FLAGS)
+    check_name_fits(args.output_dir, fname)
     print(f"{args.dataset}: training on {len(train_ids)} of {len(data.train_y)} examples on {device}; "
           f"writing {fname}__stats_dict.pkl to {args.output_dir}", flush=True)
     make_output_dir(args.output_dir)

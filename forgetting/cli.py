@@ -8,12 +8,8 @@ import torch
 
 from forgetting.data.selection import check_removal_flags
 from forgetting.errors import UsageError
-from forgetting.files.naming import SAMPLING_OPTIONS
+from forgetting.files.naming import SAMPLING_DEFAULTS, SAMPLING_OPTIONS
 from forgetting.files.outdir import check_output_dir
-
-# --sampling's options and their defaults; which mode uses which: naming.SAMPLING_OPTIONS.
-SAMPLING_DEFAULTS = {"transient_epochs": 1, "drop_percent": 10.0, "readd_percent": 1.0,
-                     "prune_ratio": 0.5, "anneal": 0.125}
 
 
 def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
@@ -68,8 +64,8 @@ def add_sampling_flags(parser):
     given without a mode that uses it can be refused; ``check_sampling_flags`` fills in the
     defaults of the chosen mode."""
     group = parser.add_argument_group(
-        "sampling", "train on fewer presentations; a mode other than uniform and its options "
-                    "enter the file name")
+        "sampling", "train on fewer presentations; a mode other than uniform, and those of its "
+                    "options that differ from their defaults, enter the file name")
     group.add_argument("--sampling", choices=tuple(SAMPLING_OPTIONS), default="uniform",
                        help="uniform: every example once per epoch (default, the original); "
                             "sgd_s: loss-proportional draws from a shrinking set; infobatch: skip "
@@ -95,7 +91,7 @@ def add_sampling_flags(parser):
 
 def check_sampling_flags(args):
     """Refuse an option that the chosen --sampling mode does not use, and values out of range;
-    then fill in the mode's defaults (the file name shows them)."""
+    then fill in the mode's defaults."""
     used = SAMPLING_OPTIONS[args.sampling]
     for name in SAMPLING_DEFAULTS:
         if getattr(args, name) is not None and name not in used:

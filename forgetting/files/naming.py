@@ -12,6 +12,8 @@ import os
 import re
 from typing import Optional
 
+from forgetting.errors import UsageError
+
 # The original's files.
 STATS_SUFFIX = "__stats_dict.pkl"
 BEST_ACC_SUFFIX = "__best_acc.txt"
@@ -49,27 +51,54 @@ FNAME_FLAG_TYPES = {
 # The training scripts sweep.py can run, and the flags that name their runs.
 SCRIPT_FNAME_FLAGS = {"run_mnist.py": MNIST_FNAME_FLAGS, "run_cifar.py": CIFAR_FNAME_FLAGS}
 
-# SPEC section 7: --sampling enters the file name only when it is not uniform, appended after
-# the original's flags with every option of its mode, in this order (issue 11).
+# SPEC section 7 (issue 11): --sampling enters the file name only when it is not uniform,
+# appended after the original's flags, followed by those of its mode's options (in this
+# order) whose value is not the default, so a run keeps one name however it was spelled.
 SAMPLING_OPTIONS = {
     "uniform": (),
     "sgd_s": ("transient_epochs", "drop_percent", "readd_percent"),
     "infobatch": ("prune_ratio", "anneal"),
     "forgetting": ("transient_epochs", "prune_ratio", "anneal"),
 }
+SAMPLING_DEFAULTS = {"transient_epochs": 1, "drop_percent": 10.0, "readd_percent": 1.0,
+                     "prune_ratio": 0.5, "anneal": 0.125}
+# The longest name a run writes is its save_fname plus this many characters: the temporary
+# file ".<save_fname>__resume_stats.bin.XXXXXXXX.tmp" that atomic writes go through.
+LONGEST_NAME_EXTRA = len(".") + len("__resume_stats.bin") + len(".XXXXXXXX.tmp")
 
 
 def optional_fname_flags(args):
     """The SPEC section 7 flags of ``args`` that enter the file name: ``sampling`` and its
-    mode's options when ``--sampling`` is set and not uniform, else none."""
+    mode's non-default options when ``--sampling`` is set and not uniform, else none."""
     mode = getattr(args, "sampling", "uniform")
-    return () if mode == "uniform" else ("sampling",) + SAMPLING_OPTIONS[mode]
+    if mode == "uniform":
+        return ()
+    return ("sampling",) + tuple(name for name in SAMPLING_OPTIONS[mode]
+                                 if getattr(args, name) != SAMPLING_DEFAULTS[name])
 
 
 def save_fname(args, flags):
     """The run's base file name from the parsed ``args`` namespace and the ordered ``flags``
     (the original's), followed by ``optional_fname_flags(args)``."""
     return "__".join(f"{name}_{getattr(args, name)}" for name in flags + optional_fname_flags(args))
+
+
+def check_name_fits(output_dir, fname):
+    """Refuse a save_fname whose files' names would exceed the file system's limit (255 bytes
+    on most): the original's CIFAR names are 196 characters, and non-default flags lengthen
+    them. Checked before anything is written."""
+    directory = os.path.abspath(output_dir)
+    while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+        directory = os.path.dirname(directory)
+    try:
+        limit = os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    longest = len(fname.encode()) + LONGEST_NAME_EXTRA
+    if longest > limit:
+        raise UsageError(f"the run's file names would be up to {longest} bytes, over the "
+                         f"{limit} that {directory} allows; leave out some non-default "
+                         "--sampling options")
 
 
 @dataclasses.dataclass
