@@ -170,11 +170,10 @@ def load_state(path):
 
 def log_records(path):
     """How many epoch records the run's statistics log holds (0 if it does not exist yet)."""
-    from forgetting.files.stats_log import StatsLog
+    from forgetting.files.stats_log import open_stats_log
 
     try:
-        log = StatsLog.open(path)
-        return (os.path.getsize(path) - log.data_offset) // log.record.itemsize
+        return open_stats_log(path).records_on_disk()
     except Exception:  # not there yet, or being created
         return 0
 
