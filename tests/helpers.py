@@ -65,6 +65,18 @@ def run_script(script, *args, cwd=REPO, must_succeed=False):
     return result
 
 
+def start(args, script="run_mnist.py"):
+    """A training script as a child process of its own (signals hit it as on a cluster)."""
+    return subprocess.Popen([PYTHON, script, *map(str, args)], cwd=REPO, env=cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc):
+    """(exit code, stdout, stderr) of a ``start``ed process once it ends."""
+    out, err = proc.communicate(timeout=TIMEOUT)
+    return proc.returncode, out, err
+
+
 def call_main(main, argv):
     """Run a CLI ``main(argv)`` in this process: (exit code, stdout, stderr).
 

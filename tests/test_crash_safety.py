@@ -24,20 +24,10 @@ from forgetting.files.stats_log import StatsLog
 from helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, PYTHON, REPO, TIMEOUT, assert_one_line_error,
                      assert_same_files, best_acc_of, call_main, cli_env, epochs_in, file_bytes,
                      load_pickle, load_state, log_records, mnist_fname, prefix_of, process_gone,
-                     temp_files, wait_for)
+                     finish, start, temp_files, wait_for)
 
 KILL_FLAGS = [*MNIST_5K, "--batch_size", 32, "--seed", 5, "--epochs", 4]
 KILL_NAME = mnist_fname(seed=5)
-
-
-def start(args, script="run_mnist.py"):
-    return subprocess.Popen([PYTHON, script, *map(str, args)], cwd=REPO, env=cli_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(proc):
-    out, err = proc.communicate(timeout=TIMEOUT)
-    return proc.returncode, out, err
 
 
 def paths(out_dir, name=KILL_NAME):

@@ -269,16 +269,21 @@ def sampled_epochs(n, epochs, seed):
     return out
 
 
-def test_a_sampled_log_gives_the_ragged_legacy_pickle(tmp_path):
-    ids = np.array([17, 3, 99, 42, 5])
-    epochs = sampled_epochs(len(ids), 6, seed=2)
+def write_sampled_run(tmp_path, ids, epochs):
+    """Log ``epochs`` and write their legacy pickle: (log path, pickle path, loaded pickle)."""
     log_path, out = str(tmp_path / "log.bin"), str(tmp_path / "stats.pkl")
     log = SampledStatsLog.create(log_path, ids)
     for epoch, stats in enumerate(epochs):
         log.append(epoch, stats)
     write_stats_pickle(log_path, len(epochs), out)
     with open(out, "rb") as handle:
-        got = pickle.load(handle)
+        return log_path, out, pickle.load(handle)
+
+
+def test_a_sampled_log_gives_the_ragged_legacy_pickle(tmp_path):
+    ids = np.array([17, 3, 99, 42, 5])
+    epochs = sampled_epochs(len(ids), 6, seed=2)
+    log_path, out, got = write_sampled_run(tmp_path, ids, epochs)
     # plain-loop oracle: every presentation appended to its example's lists, in order
     expected = {int(i): [[], [], []] for i in ids}
     train = []
@@ -319,15 +324,7 @@ def test_a_record_rewritten_after_a_crash_replaces_the_later_ones(tmp_path):
 
 
 def test_forgetting_counts_of_a_ragged_pickle_match_a_plain_loop(tmp_path):
-    ids = np.arange(8)
-    epochs = sampled_epochs(8, 7, seed=11)
-    log_path, out = str(tmp_path / "log.bin"), str(tmp_path / "stats.pkl")
-    log = SampledStatsLog.create(log_path, ids)
-    for epoch, stats in enumerate(epochs):
-        log.append(epoch, stats)
-    write_stats_pickle(log_path, len(epochs), out)
-    with open(out, "rb") as handle:
-        stats = pickle.load(handle)
+    _, _, stats = write_sampled_run(tmp_path, np.arange(8), sampled_epochs(8, 7, seed=11))
     runs = stats_to_arrays(stats, 200)
     counts = forgetting_counts(runs.accs, 200, runs.lengths)
     for row, i in enumerate(runs.ids):

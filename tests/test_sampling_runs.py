@@ -11,12 +11,12 @@ import tarfile
 
 import pytest
 
-import run_cifar
 import run_mnist
 from cifar_fixtures import _WRAPPER
 from reliability_helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, PYTHON, REPO, TIMEOUT,
                                  assert_one_line_error, assert_same_files, call_main,
-                                 call_run_cifar, cli_env, log_records, mnist_fname, wait_for)
+                                 call_run_cifar, cli_env, finish, log_records, mnist_fname,
+                                 start, wait_for)
 from forgetting.files.naming import find_stats_files
 
 # The last commit before --sampling: its scripts define what a uniform run writes.
@@ -31,16 +31,6 @@ NAME_SUFFIX = {"sgd_s": "__sampling_sgd_s__drop_percent_30.0",
 RUN = [*MNIST_5K, "--batch_size", 100, "--seed", 3, "--epochs", 4, "--remove_n", 3000,
        "--keep_lowest_n", -1]
 RUN_NAME = mnist_fname(seed=3, remove_n=3000, keep_lowest_n=-1)
-
-
-def start(args, script="run_mnist.py"):
-    return subprocess.Popen([PYTHON, script, *map(str, args)], cwd=REPO, env=cli_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(proc):
-    out, err = proc.communicate(timeout=TIMEOUT)
-    return proc.returncode, out, err
 
 
 def tree_before_sampling(destination):
