@@ -331,3 +331,17 @@ def test_forgetting_counts_of_a_ragged_pickle_match_a_plain_loop(tmp_path):
         accs = stats[int(i)][1]
         events = sum(1 for a, b in zip(accs, accs[1:]) if a == 1 and b == 0)
         assert counts[row] == (events if any(accs) else 200)
+
+
+def test_an_epoch_that_skips_every_example_changes_no_state():
+    sampler = ForgettingOrder(3, 10, seed=1, device=CPU, transient_epochs=0, prune_ratio=0.999)
+    full_epoch(sampler, 0, [0.5, 0.5, 0.5], [True, True, True])
+    plan = sampler.epoch_plan(1, 3, CPU)
+    assert len(plan.order) == 0 and len(plan.weights) == 0
+    before = {k: v.clone() for k, v in sampler.state_dict().items() if k != "generator"}
+    empty = torch.zeros(0, dtype=torch.int64)
+    sampler.observe(1, empty, torch.zeros(0), torch.zeros(0, dtype=torch.bool))
+    infobatch = InfoBatchOrder(3, 10, seed=1, device=CPU)
+    infobatch.observe(0, empty, torch.zeros(0), torch.zeros(0, dtype=torch.bool))
+    after = sampler.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)

@@ -96,6 +96,8 @@ class _SampledOrder:
 
     def observe(self, epoch, positions, losses, correct):
         """Keep each presented position's loss at its last presentation of the epoch."""
+        if len(positions) == 0:   # every example skipped (a tiny training set): nothing new
+            return None, None
         last = last_presentation(positions, self.n_train)
         presented = last >= 0
         self.last_loss = torch.where(presented, losses[last.clamp_min(0)], self.last_loss)
@@ -225,6 +227,8 @@ class ForgettingOrder(_PruningOrder):
         return self.learned & ~self.forgotten
 
     def observe(self, epoch, positions, losses, correct):
+        if len(positions) == 0:   # every example skipped (a tiny training set): nothing learned
+            return
         # This sampler presents an example at most once per epoch, so its last presentation
         # is its only one and the epoch adds at most one transition per example.
         last, presented = super().observe(epoch, positions, losses, correct)
