@@ -18,6 +18,7 @@ from reliability_helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, PYTHON, REPO,
                                  call_run_cifar, cli_env, finish, log_records, mnist_fname,
                                  start, wait_for)
 from forgetting.files.naming import find_stats_files
+from forgetting.sweep.results import read_run
 
 # The last commit before --sampling: its scripts define what a uniform run writes.
 BEFORE_SAMPLING = "f300742"
@@ -126,6 +127,11 @@ def test_kill_9_then_resume_gives_the_uninterrupted_files(killed_and_reference, 
     # the ordering script's filters find it by its mode
     assert find_stats_files(out, ["sampling", mode], say=lambda msg: None) == \
         [os.path.join(out, name + "__stats_dict.pkl")]
+    # collect_results reads its row from the sampled log and the resume state
+    row = read_run(os.path.join(out, name + "__stats_dict.pkl"), 4)
+    assert row["finished"], row["problem"]
+    assert row["final_test_acc"] == stats["test"][1][-1] and row["n_train"] == 1000
+    assert row["extra_flags"] == NAME_SUFFIX[mode][2:]
 
 
 def test_cifar_sgd_s_extended_by_resume_equals_the_longer_run(tiny_cifar, tmp_path):
