@@ -86,6 +86,7 @@ class EpochRecorder:
         self.loss[start:end] = losses.detach()
         self.targets[start:end] = targets
         self.positions[start:end] = positions
+        self._stats = None   # the epoch's statistics are formed again from the buffers
 
     def epoch_device_stats(self):
         """The epoch's ``(positions, losses, correct, true_out, other_out)`` on the device, in
