@@ -188,8 +188,12 @@ def plot(results, datasets, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.2), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    columns = min(2, len(datasets))
+    rows = -(-len(datasets) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 4.4 * rows), squeeze=False)
+    for ax in axes.flat[len(datasets):]:
+        ax.remove()
+    for ax, dataset in zip(axes.flat, datasets):
         for mode in MODES:
             curves = [epochs for (d, m, _), epochs in results.items() if d == dataset and m == mode]
             if not curves:
