@@ -205,7 +205,7 @@ def test_train_epoch_applies_the_weights_in_the_mean_loss():
     losses = torch.nn.functional.cross_entropy(x[order] @ w.T, y[order], reduction="none")
     (sum(weights[i] * losses[i] for i in range(4)) / 4).backward()
     assert torch.allclose(model.weight, start - w.grad, atol=1e-6)
-    positions, recorded, *_ = recorder.presented()
+    positions, recorded, *_ = recorder.epoch_device_stats()
     assert positions.tolist() == order.tolist() and torch.allclose(recorded, losses.detach())
 
 
