@@ -200,7 +200,7 @@ def test_train_epoch_applies_the_weights_in_the_mean_loss():
     job.prepare_train = lambda batch: batch
     job.loss_fn = lambda out, t: torch.nn.functional.cross_entropy(out, t, reduction="none")
     recorder = EpochRecorder(4, 4, CPU, by_position=False)
-    loop.train_epoch(job, recorder, 0, order, weights)
+    loop.train_epoch(job, recorder, 0, order, weights=weights)
     w = start.clone().requires_grad_(True)
     losses = torch.nn.functional.cross_entropy(x[order] @ w.T, y[order], reduction="none")
     (sum(weights[i] * losses[i] for i in range(4)) / 4).backward()
