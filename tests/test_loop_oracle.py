@@ -175,7 +175,7 @@ def test_train_epoch_matches_the_original_train(mnist_job, no_dropout):
     recorder = EpochRecorder(len(IDS), BATCH_SIZE, job.device)
     ours, our_orders, our_test_losses = [], [], []
     for epoch in range(EPOCHS):
-        order = job.sampler.epoch_order(epoch, len(IDS), job.device)
+        order = job.sampler.epoch_plan(epoch, len(IDS), job.device).order
         train_epoch(job, recorder, epoch, order)
         test_acc, test_loss = evaluate(job)
         ours.append(recorder.to_host(test_acc))

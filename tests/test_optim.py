@@ -75,7 +75,7 @@ def test_the_training_loop_steps_at_the_scheduled_rate(run_until_training, tmp_p
     recorder = EpochRecorder(2, 2, job.device)
     epochs = [0, 60, 61, 120, 121, 160, 161]
     for epoch in epochs:
-        train_loop.train_epoch(job, recorder, epoch, job.sampler.epoch_order(epoch, 2, job.device))
+        train_loop.train_epoch(job, recorder, epoch, job.sampler.epoch_plan(epoch, 2, job.device).order)
     assert rates == [original_rates(0.05, 162)[e] for e in epochs]
 
 

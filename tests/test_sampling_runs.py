@@ -12,11 +12,10 @@ import tarfile
 import pytest
 
 import run_mnist
-from cifar_fixtures import _WRAPPER
-from reliability_helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, PYTHON, REPO, TIMEOUT,
-                                 assert_one_line_error, assert_same_files, call_main,
-                                 call_run_cifar, cli_env, finish, log_records, mnist_fname,
-                                 start, wait_for)
+from cifar_fixtures import _WRAPPER, call_run_cifar
+from helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, PYTHON, REPO, TIMEOUT,
+                     assert_one_line_error, assert_same_files, call_main, cli_env, finish,
+                     log_records, mnist_fname, start, wait_for)
 from forgetting.files.naming import find_stats_files
 from forgetting.sweep.results import read_run
 
