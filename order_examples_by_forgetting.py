@@ -31,7 +31,7 @@ import os
 import shlex
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.files.naming import find_stats_files, has_fname_args
+from forgetting.files.naming import check_run_selection, find_stats_files, has_fname_args
 from forgetting.files.outdir import check_output_dir, write_output_pickle
 from forgetting.scores import forgetting_counts, max_loss_increase, sort_by_score
 from forgetting.scores.original import compute_forgetting_statistics, sort_examples_by_forgetting
@@ -124,16 +124,7 @@ def score_run(path, epochs, with_mli):
 @exit_on_usage_error
 def main(argv=None):
     args = parse_args(argv)
-    fname_args = args.input_fname_args or []
-    if len(fname_args) % 2:
-        raise UsageError(
-            f"--input_fname_args takes name/value pairs (arg1 val1 arg2 val2 ...), got "
-            f"{len(fname_args)} words: {' '.join(fname_args)}"
-        )
-    if args.epochs < 1:
-        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
-    if not os.path.isdir(args.input_dir):
-        raise UsageError(f"--input_dir {args.input_dir} does not exist or is not a directory")
+    fname_args = check_run_selection(args.input_fname_args, args.epochs, args.input_dir)
     name = args.output_name[:-len(".pkl")] if args.output_name.endswith(".pkl") else args.output_name
     if not os.path.basename(name):
         raise UsageError(f"--output_name {args.output_name!r} has no file name")

@@ -13,7 +13,7 @@ import argparse
 import os
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.files.naming import find_stats_files
+from forgetting.files.naming import check_run_selection, find_stats_files
 from forgetting.files.outdir import check_output_dir, write_output_pickle
 from forgetting.scores.catalog import SCORES
 from forgetting.scores.over_runs import score_runs
@@ -94,20 +94,13 @@ def parse_args(argv=None):
 
 def check_args(args, names):
     """Refuse what can be refused from the flags alone, before reading anything."""
-    fname_args = args.input_fname_args or []
-    if len(fname_args) % 2:
-        raise UsageError(f"--input_fname_args takes name/value pairs (arg1 val1 arg2 val2 ...), "
-                         f"got {len(fname_args)} words: {' '.join(fname_args)}")
-    if args.epochs < 1:
-        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    check_run_selection(args.input_fname_args, args.epochs, args.input_dir)
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch_size must be at least 1, got {args.batch_size}")
     model_based = [name for name in names if SCORES[name].from_weights]
     if model_based and args.weights_epoch is None:
         raise UsageError(f"{' and '.join(model_based)} need --weights_epoch E: the run's weights "
                          "saved by --save_weights_at E (0 = at initialisation)")
-    if not os.path.isdir(args.input_dir):
-        raise UsageError(f"--input_dir {args.input_dir} does not exist or is not a directory")
     if args.score is not None:
         for flag in ("output_dir", "output_name"):
             if not getattr(args, flag):

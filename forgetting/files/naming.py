@@ -246,3 +246,18 @@ def parse_save_fname(name):
         except ValueError as err:
             errors.append(str(err))
     raise ValueError(f"not a run's file name ({'; '.join(dict.fromkeys(errors))})")
+
+
+def check_run_selection(fname_args, epochs, input_dir=None):
+    """The run selection every reading script shares (``--input_fname_args``, ``--epochs``,
+    ``--input_dir``): returns the flat pair list (``[]`` for None) after refusing an odd number
+    of words, ``--epochs`` below 1 and an ``input_dir`` (when given) that is no directory."""
+    fname_args = fname_args or []
+    if len(fname_args) % 2:
+        raise UsageError(f"--input_fname_args takes name/value pairs (arg1 val1 arg2 val2 ...), "
+                         f"got {len(fname_args)} words: {' '.join(fname_args)}")
+    if epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {epochs}")
+    if input_dir is not None and not os.path.isdir(input_dir):
+        raise UsageError(f"--input_dir {input_dir} does not exist or is not a directory")
+    return fname_args

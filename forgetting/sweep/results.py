@@ -31,7 +31,7 @@ import pandas as pd
 from forgetting.errors import UsageError
 from forgetting.files import stats_log
 from forgetting.files.naming import (FNAME_FLAG_TYPES, STATS_SUFFIX, RunPaths,
-                                     find_stats_files, parse_save_fname)
+                                     check_run_selection, find_stats_files, parse_save_fname)
 from forgetting.files.resume_scalars import read_scalars
 
 RESULT_COLUMNS = ("n_train", "epochs_done", "final_test_acc", "best_test_acc", "best_train_acc",
@@ -204,12 +204,4 @@ def add_selection_flags(parser):
 def check_selection(args):
     """The flat ``--input_fname_args`` list, after refusing an odd one, ``--epochs`` below 1
     and an ``--input_dir`` (when given) that is no directory."""
-    pairs = args.input_fname_args or []
-    if len(pairs) % 2:
-        raise UsageError(f"--input_fname_args takes name/value pairs (arg1 val1 arg2 val2 ...), "
-                         f"got {len(pairs)} words: {' '.join(pairs)}")
-    if args.epochs < 1:
-        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.input_dir is not None and not os.path.isdir(args.input_dir):
-        raise UsageError(f"--input_dir {args.input_dir} does not exist or is not a directory")
-    return pairs
+    return check_run_selection(args.input_fname_args, args.epochs, args.input_dir)
