@@ -54,8 +54,9 @@ def run_files(out_dir):
 
 
 def test_sweep_writes_the_hand_runs_files_and_a_rerun_starts_nothing(address, tmp_path):
-    code, err = sweep(address, ["seed=1,2"], ["run_mnist.py", *SMALL, "--epochs", "2",
-                                              "--output_dir", str(tmp_path / "sweep")])
+    two_seeds = (address, ["seed=1,2"], ["run_mnist.py", *SMALL, "--epochs", "2",
+                                         "--output_dir", str(tmp_path / "sweep")])
+    code, err = sweep(*two_seeds)
     assert code == 0, err
     assert "2 done, 0 skipped" in err
     for seed in (1, 2):
@@ -66,8 +67,7 @@ def test_sweep_writes_the_hand_runs_files_and_a_rerun_starts_nothing(address, tm
     assert "epoch 2/2" in log
 
     before = snapshot(tmp_path / "sweep")
-    code, err = sweep(address, ["seed=1,2"], ["run_mnist.py", *SMALL, "--epochs", "2",
-                                              "--output_dir", str(tmp_path / "sweep")])
+    code, err = sweep(*two_seeds)
     assert code == 0, err
     assert "all 2 runs have finished their epochs; nothing to run" in err
     assert snapshot(tmp_path / "sweep") == before  # no log line, no file touched: no process ran
