@@ -103,31 +103,26 @@ class EpochRecorder:
         """The finished epoch as numpy arrays, by training position or in presentation order
         (see ``EpochStats``)."""
         positions, losses, correct, true_out, other_out = self.epoch_device_stats()
-        correct = correct.cpu().numpy()                      # presentation order
+        # presentation order first; copies, not views of the buffers (on the CPU .cpu() is a
+        # no-op): the commit thread writes them while the next epoch refills the buffers
+        correct = correct.cpu().numpy()
         positions = positions.cpu().numpy()
+        loss = losses.to("cpu", copy=True).numpy()
+        margin = true_out.cpu().numpy().astype(np.float64) - other_out.cpu().numpy()
         cum_seen = np.cumsum(self.batch_sizes)
-        cum_correct = np.cumsum(correct, dtype=np.int64)[cum_seen - 1]
+        train_acc = 100.0 * np.cumsum(correct, dtype=np.int64)[cum_seen - 1] / cum_seen
         if not self.by_position:
-            # copies, not views of the buffers (on the CPU .cpu() is a no-op): the commit
-            # thread writes them while the next epoch refills the buffers
-            return EpochStats(
-                loss=losses.to("cpu", copy=True).numpy(), acc=correct.astype(np.uint8),
-                margin=true_out.cpu().numpy().astype(np.float64) - other_out.cpu().numpy(),
-                train_acc=100.0 * cum_correct / cum_seen, test_acc=float(test_acc),
-                positions=positions.copy())
-        loss = np.empty(self.n_train, dtype=np.float32)
-        acc = np.empty(self.n_train, dtype=np.uint8)
-        margin = np.empty(self.n_train, dtype=np.float64)
-        loss[positions] = losses.cpu().numpy()
-        acc[positions] = correct
-        margin[positions] = true_out.cpu().numpy().astype(np.float64) - other_out.cpu().numpy()
-        return EpochStats(
-            loss=loss,
-            acc=acc,
-            margin=margin,
-            train_acc=100.0 * cum_correct / cum_seen,
-            test_acc=float(test_acc),
-        )
+            return EpochStats(loss=loss, acc=correct.astype(np.uint8), margin=margin,
+                              train_acc=train_acc, test_acc=float(test_acc),
+                              positions=positions.copy())
+        by_position = EpochStats(loss=np.empty(self.n_train, dtype=np.float32),
+                                 acc=np.empty(self.n_train, dtype=np.uint8),
+                                 margin=np.empty(self.n_train, dtype=np.float64),
+                                 train_acc=train_acc, test_acc=float(test_acc))
+        by_position.loss[positions] = loss
+        by_position.acc[positions] = correct
+        by_position.margin[positions] = margin
+        return by_position
 
     def presented(self, n_batches):
         """How many presentations the epoch's first ``n_batches`` batches recorded."""
