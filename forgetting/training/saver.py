@@ -180,9 +180,9 @@ class RunSaver:
         """Whether to write the weights after ``epoch`` epochs: asked for, and not already on
         disk from this run (a resumed run keeps what it wrote before; its weights are the
         same, training being deterministic, so rewriting would only churn the file)."""
-        path = self.paths.weights(epoch)
-        if epoch not in self.job.save_weights_at:
+        if epoch not in self.job.save_weights_at:  # every epoch asks: the usual answer first
             return False
+        path = self.paths.weights(epoch)
         atomic.remove_stale_temps(path)
         return not (self.job.resume and os.path.exists(path))
 
