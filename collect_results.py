@@ -22,15 +22,17 @@ def parse_args(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Collect every training run of run_mnist.py / run_cifar.py below --input_dir into\n"
-            "one table, one row per run: a column per file-name flag (typed), then\n"
+            "one table, one row per run: a column per flag that changes results (typed), then\n"
             f"{', '.join(RESULT_COLUMNS)}.\n"
-            "Reads each run's resume state, stats log and best_acc.txt (a few KB), never its\n"
-            "stats pickle. Prints a summary grouped by every flag but seed: runs, finished runs,\n"
+            "Reads each run's record (__run.json; runs without one: resume state, stats log and\n"
+            "best_acc.txt), never its stats pickle. Prints a summary grouped by every flag but\n"
+            "seed: runs, finished runs,\n"
             "mean and std of the final test accuracy (%) over the finished runs."
         ),
         epilog=(
-            "finished: the run committed exactly --epochs epochs and its stats pickle is\n"
-            "complete. Runs still going, stopped, killed or damaged are rows with\n"
+            "finished: the run committed all its epochs (its own --epochs, or --epochs when\n"
+            "given) and its stats pickle is complete. Runs still going, stopped, killed,\n"
+            "diverged or damaged are rows with\n"
             "finished=False and the reason in 'problem'.\n"
             "\n"
             "example:\n"
@@ -60,7 +62,7 @@ def check_args(args):
 def main(argv=None):
     args = parse_args(argv)
     fname_args = check_args(args)
-    frame = collect(args.input_dir, fname_args, epochs=args.epochs)
+    frame = collect(args.input_dir, fname_args, epochs=args.epochs, say=print, verbose=args.verbose)
     if frame.empty:
         raise UsageError(f"No input files found in {args.input_dir} that match {fname_args}")
     make_output_dir(os.path.dirname(args.output) or ".", "--output's directory")
@@ -75,9 +77,6 @@ def main(argv=None):
         print(f"  not finished: {os.path.basename(run['path'])}: {run['problem']}")
     if len(unfinished) > 5:
         print(f"  ... and {len(unfinished) - 5} more (see the 'problem' column)")
-    if (frame["epochs_done"].dropna() != args.epochs).any():
-        print(f"  (runs started with another --epochs than {args.epochs}: pass theirs with "
-              "--epochs)")
     print(format_summary(summarize(frame)))
 
 

@@ -31,8 +31,10 @@ import os
 import shlex
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.files.naming import check_run_selection, find_stats_files, has_fname_args
+from forgetting.files.naming import check_run_selection, has_fname_args
 from forgetting.files.outdir import check_output_dir, write_output_pickle
+from forgetting.files.run_selection import (check_one_experiment, epochs_of, find_runs,
+                                            refuse_diverged, require_runs)
 from forgetting.scores import forgetting_counts, max_loss_increase, sort_by_score
 from forgetting.scores.original import compute_forgetting_statistics, sort_examples_by_forgetting
 from forgetting.scores.over_runs import check_same_ids
@@ -91,9 +93,18 @@ def parse_args(argv=None):
         help="file name of the sorting file; '.pkl' is appended unless present",
     )
     parser.add_argument(
-        "--epochs", type=int, default=200,
+        "--epochs", type=int, default=None,
         help="number of presentations per run to consider (the first ones), and the count "
-        "given to an example never classified correctly in a run (default: 200)",
+        "given to an example never classified correctly in a run (default: the runs' own "
+        "--epochs from their run records, which must agree; 200 for runs without one)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true",
+        help="list every stats file passed over, not only how many",
+    )
+    parser.add_argument(
+        "--include_diverged", action="store_true",
+        help="use runs whose training loss became non-finite (refused by default)",
     )
     parser.add_argument(
         "--output_dir_MLI", type=str, default=None, metavar="DIR",
@@ -132,14 +143,17 @@ def main(argv=None):
     if args.output_dir_MLI is not None:
         check_output_dir(args.output_dir_MLI, "--output_dir_MLI")
 
-    paths = find_stats_files(args.input_dir, fname_args)
-    if not paths:
-        raise UsageError(f"No input files found in {args.input_dir} that match {fname_args}")
+    runs = find_runs(args.input_dir, fname_args, verbose=args.verbose)
+    require_runs(runs, args.input_dir, fname_args)
+    check_one_experiment(runs)
+    refuse_diverged(runs, args.include_diverged)
+    epochs = epochs_of(runs, args.epochs, say=print)
+    paths = [run.path for run in runs]
 
     with_mli = args.output_dir_MLI is not None
     ids = total_counts = mli_sum = None
     for path in paths:
-        run_ids, counts, mli = score_run(path, args.epochs, with_mli)
+        run_ids, counts, mli = score_run(path, epochs, with_mli)
         if ids is None:
             ids, total_counts, mli_sum = run_ids, counts, mli
             first_path = path

@@ -16,7 +16,8 @@ import os
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import safe_pickle
-from forgetting.files.naming import find_stats_files
+from forgetting.files.run_selection import (check_one_experiment, epochs_of, find_runs,
+                                            refuse_diverged, require_runs, same_value)
 from forgetting.files.outdir import check_output_dir, make_output_dir
 from forgetting.sweep import figures
 from forgetting.sweep.results import add_selection_flags, check_selection, collect, read_results
@@ -36,7 +37,7 @@ def load_table(args):
     """The runs the flags select, as a results DataFrame; refusals as one-line UsageErrors."""
     pairs = check_selection(args)
     if args.input_dir is not None:
-        frame = collect(args.input_dir, pairs, epochs=args.epochs)
+        frame = collect(args.input_dir, pairs, epochs=args.epochs, say=print, verbose=args.verbose)
         where = args.input_dir
     else:
         try:
@@ -50,7 +51,7 @@ def load_table(args):
         for name, value in zip(pairs[0::2], pairs[1::2]):  # the same rule as on file names
             if name not in frame.columns:
                 raise UsageError(f"--input_fname_args: the table has no flag {name}")
-            frame = frame[frame[name].astype(str) == value]
+            frame = frame[frame[name].map(lambda v, text=value: same_value(v, text)).astype(bool)]
         where = args.results
     if frame.empty:
         raise UsageError(f"No runs found in {where} that match {pairs}")
@@ -89,8 +90,13 @@ def add_datamap_flags(parser):
     parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
                         help="name/value pairs 'arg1 val1 arg2 val2 ...' selecting the runs, as in "
                              "order_examples_by_forgetting.py; default: every run")
-    parser.add_argument("--epochs", type=int, default=200,
-                        help="presentations per run considered, the first ones (default: 200)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="presentations per run considered, the first ones (default: the "
+                             "runs' own --epochs from their run records; 200 without one)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="list every stats file passed over, not only how many")
+    parser.add_argument("--include_diverged", action="store_true",
+                        help="use runs whose training loss became non-finite (refused by default)")
 
 
 def draw_datamap(args):
@@ -99,11 +105,14 @@ def draw_datamap(args):
     from forgetting.sweep.datamap import datamap_figure
 
     pairs = check_selection(args)
-    paths = find_stats_files(args.input_dir, pairs)
-    if not paths:
-        raise UsageError(f"No input files found in {args.input_dir} that match {pairs}")
-    ids, values = score_runs(paths, ["variability", "confidence", "correctness"], args.epochs)
-    title = f"Data map: {len(ids)} examples, {len(paths)} run(s), first {args.epochs} presentations"
+    runs = find_runs(args.input_dir, pairs, verbose=args.verbose, list_included=False)
+    require_runs(runs, args.input_dir, pairs)
+    check_one_experiment(runs)
+    refuse_diverged(runs, args.include_diverged)
+    epochs = epochs_of(runs, args.epochs)
+    paths = [run.path for run in runs]
+    ids, values = score_runs(paths, ["variability", "confidence", "correctness"], epochs)
+    title = f"Data map: {len(ids)} examples, {len(paths)} run(s), first {epochs} presentations"
     return datamap_figure(values["variability"], values["confidence"], values["correctness"], title)
 
 

@@ -21,6 +21,8 @@ from forgetting.files import atomic
 from forgetting.files.naming import CIFAR_FNAME_FLAGS, RunPaths, check_name_fits, save_fname
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
+from forgetting.files.replaced import make_room
+from forgetting.files.run_record import new_record
 from forgetting.files.run_lock import hold_run_lock
 from forgetting.training.loop import TrainingJob, run_job
 from forgetting.training.sampling import make_sampler
@@ -118,7 +120,9 @@ def main(argv=None):
     paths = RunPaths.for_run(args.output_dir, fname, checkpoint_subdir=args.dataset)
     train_x, train_y, changed_labels = noisy_training_set(args, data, train_ids)
     make_output_dir(args.output_dir)  # only now: the noise can still refuse the input
+    say = lambda msg: print(msg, flush=True)  # noqa: E731
     with hold_run_lock(args.output_dir, fname):  # before any file of the run is written
+        make_room(paths, args.output_dir, fname, args.resume, say)
         if changed_labels is not None:
             write_changed_labels(paths.changed_labels, changed_labels)
 
@@ -157,7 +161,8 @@ def main(argv=None):
                     "batch_size": args.batch_size, "model": args.model, "n_holes": args.n_holes,
                     "length": args.length, "amp": args.amp},
             lr_for_epoch=lr_for_epoch, generator=generator, amp=args.amp,
-            resume=args.resume, say=lambda msg: print(msg, flush=True),
+            resume=args.resume, say=say,
+            record=new_record("run_cifar.py", fname, args, len(data.test_y)),
             progress_every=args.progress_every,
             save_weights_at=tuple(args.save_weights_at), run_description=described,
             sampler=make_sampler(args.sampling, len(train_ids), args.epochs, args.seed, device,

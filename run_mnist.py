@@ -17,6 +17,8 @@ from forgetting.errors import ArgumentParser, exit_on_usage_error
 from forgetting.files.naming import MNIST_FNAME_FLAGS, RunPaths, check_name_fits, save_fname
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
+from forgetting.files.replaced import make_room
+from forgetting.files.run_record import new_record
 from forgetting.files.run_lock import hold_run_lock
 from forgetting.training.loop import TrainingJob, run_job
 from forgetting.training.sampling import make_sampler
@@ -67,7 +69,10 @@ def main(argv=None):
     print(f"{args.dataset}: training on {len(train_ids)} of {len(data.train_y)} examples on {device}; "
           f"writing {fname}__stats_dict.pkl to {args.output_dir}", flush=True)
     make_output_dir(args.output_dir)
+    paths = RunPaths.for_run(args.output_dir, fname)
+    say = lambda msg: print(msg, flush=True)  # noqa: E731
     with hold_run_lock(args.output_dir, fname):  # before any file of the run is written
+        make_room(paths, args.output_dir, fname, args.resume, say)
         data = data.to(device)
         ids_on_device = torch.from_numpy(train_ids).to(device)
         normalise = normaliser(data.mean, data.std, device)
@@ -83,9 +88,10 @@ def main(argv=None):
             train_x=data.train_x[ids_on_device], train_y=data.train_y[ids_on_device],
             test_x=data.test_x, test_y=data.test_y, train_ids=train_ids,
             batch_size=args.batch_size, epochs=args.epochs, device=device,
-            paths=RunPaths.for_run(args.output_dir, fname),
+            paths=paths,
             config={"batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum},
-            resume=args.resume, say=lambda msg: print(msg, flush=True),
+            resume=args.resume, say=say,
+            record=new_record("run_mnist.py", fname, args, len(data.test_y)),
             progress_every=args.progress_every,
             save_weights_at=tuple(args.save_weights_at), run_description=described,
             sampler=make_sampler(args.sampling, len(train_ids), args.epochs, args.seed, device,

@@ -139,8 +139,9 @@ def test_torchvision_mnist_end_to_end(work):
     assert MNIST_NAME + "__stats_dict.pkl" in files
     assert MNIST_NAME + "__best_acc.txt" in files
     others = set(files) - {MNIST_NAME + "__stats_dict.pkl", MNIST_NAME + "__best_acc.txt"}
-    # nothing else but the run's own resume files (no temporary files left behind)
-    assert all(f.startswith(MNIST_NAME + "__resume_") for f in others), files
+    # nothing else but the run's own resume files and record (no temporary files left behind)
+    assert others == {MNIST_NAME + "__resume_state.pt", MNIST_NAME + "__resume_stats.bin",
+                      MNIST_NAME + "__run.json"}, files
     stats = load_pickle(os.path.join(d["mnist_out"], MNIST_NAME + "__stats_dict.pkl"))
     assert example_keys(stats) == list(range(300))
     assert len(stats["train"][1]) == 2 * 5 and len(stats["test"][1]) == 2

@@ -286,7 +286,7 @@ def test_runs_of_different_datasets_or_ids_are_refused(runs, tmp_path):
     shutil.copy(runs / first, mixed / f"{run_name(1, 'permuted_mnist_5k')}__stats_dict.pkl")
     res = python("score_examples.py", "--score", "aum", "--input_dir", mixed, "--output_dir", tmp_path,
                  "--output_name", "x")
-    assert_refused(res, "different datasets", "mnist_5k", "permuted_mnist_5k")
+    assert_refused(res, "mix experiments", "dataset takes mnist_5k, permuted_mnist_5k")
 
     stats = load(runs / first)
     del stats[next(k for k in stats if not isinstance(k, str))]

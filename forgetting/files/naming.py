@@ -23,6 +23,9 @@ STATS_ENDING = "stats_dict.pkl"                 # what the ordering script match
 # The run's own files (SPEC section 7: <save_fname>__<what>).
 STATS_LOG_SUFFIX = "__resume_stats.bin"
 RESUME_STATE_SUFFIX = "__resume_state.pt"
+RECORD_SUFFIX = "__run.json"                    # the run record (forgetting/files/run_record.py)
+# A rerun without --resume moves the earlier run's files to <output_dir>/replaced/<save_fname>/<time>/
+REPLACED_DIR = "replaced"
 # --save_weights_at E: the weights after E epochs (0 = before the first step), for el2n/grand.
 WEIGHTS_SUFFIX = "__weights_epoch_{epoch}.pt"
 WEIGHTS_PATTERN = re.compile(r"__weights_epoch_(\d+)\.pt")
@@ -62,6 +65,9 @@ SAMPLING_OPTIONS = {
 }
 SAMPLING_DEFAULTS = {"transient_epochs": 1, "drop_percent": 10.0, "readd_percent": 1.0,
                      "prune_ratio": 0.5, "anneal": 0.125}
+# The parsed type of each flag that enters a file name only when set.
+OPTIONAL_FLAG_TYPES = {"sampling": str, "transient_epochs": int, "drop_percent": float,
+                       "readd_percent": float, "prune_ratio": float, "anneal": float}
 # The longest name a run writes is its save_fname plus this many characters: the temporary
 # file ".<save_fname>__resume_stats.bin.XXXXXXXX.tmp" that atomic writes go through.
 LONGEST_NAME_EXTRA = len(".") + len("__resume_stats.bin") + len(".XXXXXXXX.tmp")
@@ -108,7 +114,7 @@ class RunPaths:
     ``stats``/``best_acc``: the original's files; ``stats_log``/``resume_state``: the run's
     own (forgetting/files/stats_log.py, forgetting/training/resume_state.py);
     ``checkpoint``: the best model (run_cifar.py only, else None); ``changed_labels``: the
-    label-noise record (written only with --noise_percent_labels).
+    label-noise record (written only with --noise_percent_labels); ``record``: the run record.
     """
 
     stats: str
@@ -116,6 +122,7 @@ class RunPaths:
     stats_log: str
     resume_state: str
     changed_labels: str
+    record: str
     checkpoint: Optional[str] = None
 
     @classmethod
@@ -126,7 +133,8 @@ class RunPaths:
             checkpoint = os.path.join(output_dir, CHECKPOINT_DIR, checkpoint_subdir,
                                       fname + CHECKPOINT_SUFFIX)
         return cls(base + STATS_SUFFIX, base + BEST_ACC_SUFFIX, base + STATS_LOG_SUFFIX,
-                   base + RESUME_STATE_SUFFIX, base + CHANGED_LABELS_SUFFIX, checkpoint)
+                   base + RESUME_STATE_SUFFIX, base + CHANGED_LABELS_SUFFIX, base + RECORD_SUFFIX,
+                   checkpoint)
 
     def weights(self, epoch):
         """``<save_fname>__weights_epoch_<epoch>.pt``, written with --save_weights_at."""
@@ -146,7 +154,11 @@ class RunPaths:
         """The files the training loop replaces atomically (not changed_labels: written once
         by run_cifar.py before training)."""
         return [p for p in (self.stats, self.best_acc, self.stats_log, self.resume_state,
-                            self.checkpoint) if p is not None]
+                            self.record, self.checkpoint) if p is not None]
+
+    def all_files(self):
+        """Every file of the run that may be on disk now (weights and changed labels included)."""
+        return self.written_by_training() + [self.changed_labels] + self.existing_weights()
 
 
 def weights_for_stats(stats_path, epoch):
@@ -235,7 +247,8 @@ def parse_save_fname(name):
     flags append (SPEC section 7), joined by ``__``, or ``''``. ValueError if the name is not
     a save_fname of either script.
     """
-    for suffix in (STATS_SUFFIX, BEST_ACC_SUFFIX, STATS_LOG_SUFFIX, RESUME_STATE_SUFFIX):
+    for suffix in (STATS_SUFFIX, BEST_ACC_SUFFIX, STATS_LOG_SUFFIX, RESUME_STATE_SUFFIX,
+                   RECORD_SUFFIX):
         if name.endswith(suffix):
             name = name[:-len(suffix)]
             break
@@ -246,18 +259,3 @@ def parse_save_fname(name):
         except ValueError as err:
             errors.append(str(err))
     raise ValueError(f"not a run's file name ({'; '.join(dict.fromkeys(errors))})")
-
-
-def check_run_selection(fname_args, epochs, input_dir=None):
-    """The run selection every reading script shares (``--input_fname_args``, ``--epochs``,
-    ``--input_dir``): returns the flat pair list (``[]`` for None) after refusing an odd number
-    of words, ``--epochs`` below 1 and an ``input_dir`` (when given) that is no directory."""
-    fname_args = fname_args or []
-    if len(fname_args) % 2:
-        raise UsageError(f"--input_fname_args takes name/value pairs (arg1 val1 arg2 val2 ...), "
-                         f"got {len(fname_args)} words: {' '.join(fname_args)}")
-    if epochs < 1:
-        raise UsageError(f"--epochs must be at least 1, got {epochs}")
-    if input_dir is not None and not os.path.isdir(input_dir):
-        raise UsageError(f"--input_dir {input_dir} does not exist or is not a directory")
-    return fname_args

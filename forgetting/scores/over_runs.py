@@ -1,6 +1,7 @@
 """Scores over several runs, streamed: each run is read once, reduced to one value per example
 and score, and dropped before the next (peak memory about one stats file, as the ordering
-script). Runs must hold the same example ids and come from the same dataset.
+script). Runs must hold the same example ids (the callers select one experiment:
+forgetting/files/run_selection.py).
 
 Per run, the stats-based scores come from its ``*stats_dict.pkl`` and the model-based ones
 from its ``__weights_epoch_<E>.pt``; runs combine by mean (forgetting: by sum, as the
@@ -12,29 +13,9 @@ import os
 import numpy as np
 
 from forgetting.errors import UsageError
-from forgetting.files.naming import parse_save_fname, weights_for_stats
+from forgetting.files.naming import weights_for_stats
 from forgetting.scores.catalog import SCORES
 from forgetting.scores.stats_arrays import load_run_arrays
-
-
-def _dataset(path):
-    """The --dataset in a run's file name, or None for a name the training scripts did not make."""
-    try:
-        return parse_save_fname(os.path.basename(path))[0]["dataset"]
-    except ValueError:
-        return None
-
-
-def check_same_dataset(paths):
-    """Refuse runs whose file names name different datasets (``dataset_<name>__``)."""
-    named = {}
-    for path in paths:
-        named.setdefault(_dataset(path), path)
-    named.pop(None, None)  # a file not named by the training scripts says nothing
-    if len(named) > 1:
-        listed = ", ".join(f"{name} ({os.path.basename(path)})" for name, path in named.items())
-        raise UsageError(f"the matching runs are of different datasets: {listed}; add "
-                         "'dataset <name>' to --input_fname_args")
 
 
 def weights_paths(paths, epoch):
@@ -87,7 +68,6 @@ def score_runs(paths, names, epochs, weights_epoch=None, device=None, data_dir=N
     model-based ones. Every refusal that needs no reading comes before any work.
     """
     scores = [SCORES[name] for name in names]
-    check_same_dataset(paths)
     stats_scores = [s for s in scores if s.from_stats is not None]
     model_scores = [s for s in scores if s.from_weights is not None]
     weights = weights_paths(paths, weights_epoch) if model_scores else None

@@ -1,27 +1,24 @@
 """Every training run below a directory as one row of a pandas DataFrame.
 
-Runs are found as the ordering script finds them (``find_stats_files``: every
-``*stats_dict.pkl`` whose name holds ``<arg>_<val>__`` for each ``--input_fname_args``
-pair), but the 200 MB stats pickles are never opened. A row is read from the run's own
-small files instead:
+Runs are found and selected as every reading tool finds them (files/run_selection.py:
+``--input_fname_args`` on file names and recorded values, each run once), but the 200 MB
+stats pickles are never opened. A row is read from the run's small files instead:
 
-- the file name gives the flags, typed (``naming.parse_save_fname``);
-- the resume state's plain entries (``files.resume_scalars``: a few KB of the archive, not
-  the weights) give ``epochs_done`` and the best accuracies; they are the run's commit
-  point, so they are what ``--resume`` would continue from;
-- the stats log's header gives ``n_train``, and the ``test_acc`` field of its last
-  committed record (one 8-byte read at a known offset) gives ``final_test_acc``.
+- the run record (``__run.json``, files/run_record.py) gives the flags, the intended and
+  finished epochs, presentations, accuracies and whether the run finished;
+- a run written before records existed is read as before: the file name gives its flags
+  (``naming.parse_save_fname``), the resume state's plain entries (``files.resume_scalars``:
+  a few KB of the archive, not the weights) give ``epochs_done`` and the best accuracies, and
+  the stats log gives ``n_train`` and ``final_test_acc``; such a run is finished when it
+  committed exactly ``epochs`` epochs (200 unless told) and its stats pickle is complete.
 
-``finished`` is True when the run committed exactly ``epochs`` epochs (the training
-scripts' ``--epochs``, which no file of the run records: the resume state stores how far a
-run got, not how far it was asked to go) and its stats pickle was written complete after
-the last one. A run that is still going, was stopped, was killed, or whose files are
-damaged or missing is a row with ``finished=False`` and the reason in ``problem``.
+A run that is still going, was stopped, was killed, diverged, or whose files are damaged or
+missing is a row with ``finished=False`` and the reason in ``problem``.
 
-Columns: one per file-name flag (``dataset``, ``no_dropout`` or ``data_augmentation`` ...,
-in file-name order; int, float, bool or str as the scripts parse them), ``extra_flags``
-(only when some file name carries flags after the script's own, SPEC section 7), then
-``RESULT_COLUMNS``.
+Columns: the flags that change results (``dataset``, ``no_dropout`` or
+``data_augmentation`` ..., in file-name order, then ``sampling`` and its options, then the
+other recorded ones such as ``lr``; typed as the scripts parse them, missing where a run does
+not have the flag), then ``RESULT_COLUMNS``.
 """
 import os
 
@@ -29,16 +26,20 @@ import numpy as np
 import pandas as pd
 
 from forgetting.errors import UsageError
-from forgetting.files import stats_log
-from forgetting.files.naming import (FNAME_FLAG_TYPES, STATS_SUFFIX, RunPaths,
-                                     check_run_selection, find_stats_files, parse_save_fname)
+from forgetting.files import run_record, stats_log
+from forgetting.files.naming import FNAME_FLAG_TYPES, OPTIONAL_FLAG_TYPES
 from forgetting.files.resume_scalars import read_scalars
+from forgetting.files.run_selection import (DEFAULT_EPOCHS, check_run_selection, epochs_of,
+                                            find_runs)
 
-RESULT_COLUMNS = ("n_train", "epochs_done", "final_test_acc", "best_test_acc", "best_train_acc",
-                  "finished", "problem", "path")
-_COLUMN_TYPES = {"n_train": "Int64", "epochs_done": "Int64", "final_test_acc": "float64",
+RESULT_COLUMNS = ("n_train", "epochs", "epochs_done", "presentations", "final_test_acc",
+                  "best_test_acc", "best_train_acc", "finished", "problem", "path")
+_COLUMN_TYPES = {"n_train": "Int64", "epochs": "Int64", "epochs_done": "Int64",
+                 "presentations": "Int64", "final_test_acc": "float64",
                  "best_test_acc": "float64", "best_train_acc": "float64", "finished": "bool",
-                 "problem": "object", "path": "object", "extra_flags": "object"}
+                 "problem": "object", "path": "object"}
+# The kind of every flag column whose kind is known without looking at the values.
+FLAG_TYPES = {**FNAME_FLAG_TYPES, **OPTIONAL_FLAG_TYPES}
 # Flag columns with a missing value (runs of both scripts in one table) keep their kind.
 _NULLABLE = {int: "Int64", float: "Float64", bool: "boolean", str: "object"}
 _PLAIN = {int: "int64", float: "float64", bool: "bool", str: "object"}
@@ -60,27 +61,28 @@ def _number(value, kind):
     return value
 
 
-def read_run(stats_path, epochs):
-    """One run's row as a dict (flag columns first, then RESULT_COLUMNS); never raises for
-    a damaged run: what could not be read is NaN/None and ``problem`` says why."""
-    name = os.path.basename(stats_path)
-    row = {"n_train": None, "epochs_done": None, "final_test_acc": np.nan,
-           "best_test_acc": np.nan, "best_train_acc": np.nan}
-    problems = []
-    try:
-        flags, extra = parse_save_fname(name)
-    except ValueError as err:
-        flags, extra = {}, ""
-        problems.append(str(err))
-    if extra:
-        flags["extra_flags"] = extra
-    if not name.endswith(STATS_SUFFIX):
-        problems.append(f"its name does not end in {STATS_SUFFIX}, so its run files are unknown")
-        return {**flags, **row, "finished": False, "problem": "; ".join(problems),
-                "path": stats_path}
-    paths = RunPaths.for_run(os.path.dirname(stats_path), name[:-len(STATS_SUFFIX)])
+def _from_record(record, epochs):
+    """The result columns of a run with a record, and its problem or None."""
+    row = {key: record.get(key) for key in ("n_train", "epochs", "epochs_done", "presentations",
+                                             "final_test_acc", "best_test_acc", "best_train_acc")}
+    problem = None
+    if record.get("diverged_at_epoch") is not None:
+        problem = (f"diverged: the training loss is not finite from epoch "
+                   f"{record['diverged_at_epoch']} on")
+    elif record["epochs_done"] != (epochs or record["epochs"]):
+        problem = f"{record['epochs_done']} of {epochs or record['epochs']} epochs done"
+    elif not record["finished"] or record["stats_pickle_epochs"] != record["epochs_done"]:
+        problem = ("its stats pickle holds fewer epochs than were trained (the run was "
+                   "killed); rerun it with --resume to complete the file")
+    return row, problem
 
-    state = {}
+
+def _from_run_files(paths, epochs):
+    """The result columns of a run without a record, from its resume state and stats log, and
+    its problems (a list)."""
+    row = {"n_train": None, "epochs": None, "epochs_done": None, "presentations": None,
+           "final_test_acc": np.nan, "best_test_acc": np.nan, "best_train_acc": np.nan}
+    problems, state = [], {}
     try:
         state = read_scalars(paths.resume_state)
         row["epochs_done"] = _number(state.get("epochs_done"), int)
@@ -106,20 +108,44 @@ def read_run(stats_path, epochs):
     except (OSError, ValueError) as err:
         problems.append(f"stats log unreadable ({err})")
 
+    epochs = epochs or DEFAULT_EPOCHS
     if not problems and row["epochs_done"] != epochs:
         problems.append(f"{row['epochs_done']} of {epochs} epochs done")
     if not problems and state.get("legacy_epochs") != row["epochs_done"]:
         problems.append("its stats pickle holds fewer epochs than were trained (the run was "
                         "killed); rerun it with --resume to complete the file")
+    return row, problems
+
+
+def read_run(run, epochs=None):
+    """One run's row (``run``: a ``run_selection.FoundRun``) as a dict, flag columns first,
+    then RESULT_COLUMNS; never raises for a damaged run: what could not be read is NaN/None
+    and ``problem`` says why. ``epochs``: the --epochs a finished run must have done (None: a
+    recorded run's own, 200 for a run without a record)."""
+    flags = dict(run.flags)
+    if run.record is not None:
+        flags = run_record.result_flags(flags)
+        row, problem = _from_record(run.record, epochs)
+        problems = [problem] if problem else []
+    elif run.paths is None:
+        row = {"n_train": None, "epochs": None, "epochs_done": None, "presentations": None,
+               "final_test_acc": np.nan, "best_test_acc": np.nan, "best_train_acc": np.nan}
+        problems = [] if flags else ["not a run's file name"]
+        problems.append(f"its name does not end in __stats_dict.pkl, so its run files are "
+                        "unknown")
+    else:
+        row, problems = _from_run_files(run.paths, epochs)
+    if run.record_problem:
+        problems.insert(0, run.record_problem)
     return {**flags, **row, "finished": not problems, "problem": "; ".join(problems),
-            "path": stats_path}
+            "path": run.path}
 
 
 def _with_types(frame):
     """``frame`` with every known column of its real type (a flag column with a missing value,
     from a table mixing both scripts' runs, takes pandas' nullable type of its kind)."""
     for column in frame.columns:
-        kind = FNAME_FLAG_TYPES.get(column)
+        kind = FLAG_TYPES.get(column)
         if kind is not None:
             frame[column] = frame[column].astype(
                 _NULLABLE[kind] if frame[column].isna().any() else _PLAIN[kind])
@@ -127,25 +153,30 @@ def _with_types(frame):
 
 
 def _typed_frame(rows):
-    """The rows as a DataFrame, columns in table order."""
-    flag_columns = list(dict.fromkeys(k for row in rows for k in row if k in FNAME_FLAG_TYPES))
-    extra = ["extra_flags"] if any("extra_flags" in row for row in rows) else []
-    return _with_types(pd.DataFrame(rows, columns=[*flag_columns, *extra, *RESULT_COLUMNS]))
+    """The rows as a DataFrame, columns in table order: the file-name flags, sampling and its
+    options, the other recorded flags (sorted), then RESULT_COLUMNS."""
+    present = dict.fromkeys(k for row in rows for k in row if k not in RESULT_COLUMNS)
+    known = [c for c in FLAG_TYPES if c in present]
+    others = sorted(c for c in present if c not in FLAG_TYPES)
+    return _with_types(pd.DataFrame(rows, columns=[*known, *others, *RESULT_COLUMNS]))
 
 
-def collect(input_dir, fname_args=(), epochs=200, say=None):
+def collect(input_dir, fname_args=(), epochs=None, say=None, verbose=False):
     """The DataFrame of every run below ``input_dir`` that ``fname_args`` (the flat
     ``[arg1, val1, ...]`` list of ``--input_fname_args``) selects, one row per run, in the
-    ordering script's file order. ``epochs``: the ``--epochs`` the runs were started with,
-    which decides ``finished``. ``say`` gets the ordering script's ``including file`` /
-    ``skipping file`` lines (default: silent). No run found: an empty DataFrame."""
-    paths = find_stats_files(input_dir, list(fname_args), say=say or (lambda line: None))
-    return _typed_frame([read_run(path, epochs) for path in paths])
+    ordering script's file order. ``epochs``: the --epochs a run must have finished to count
+    as finished (None: the runs' own, which must agree; see run_selection.epochs_of). ``say``
+    gets the run selection's lines (default: silent). No run found: an empty DataFrame."""
+    runs = find_runs(input_dir, list(fname_args), say=say or (lambda line: None), verbose=verbose,
+                     list_included=verbose)
+    if runs:
+        epochs_of(runs, epochs)  # refuses runs of different recorded epochs unless told
+    return _typed_frame([read_run(run, epochs) for run in runs])
 
 
 def flag_columns(frame):
-    """The frame's flag columns (``extra_flags`` included), in table order."""
-    return [c for c in frame.columns if c in FNAME_FLAG_TYPES or c == "extra_flags"]
+    """The frame's flag columns, in table order."""
+    return [c for c in frame.columns if c not in RESULT_COLUMNS]
 
 
 def summarize(frame):
@@ -177,8 +208,7 @@ def read_results(csv_path):
     """A table written by ``collect_results.py`` back as a DataFrame with the same column
     types (string flags stay strings: a sorting file named ``NA`` is not a missing value)."""
     header = pd.read_csv(csv_path, nrows=0).columns
-    text = [c for c in header if FNAME_FLAG_TYPES.get(c) is str or c in ("problem", "path",
-                                                                          "extra_flags")]
+    text = [c for c in header if FLAG_TYPES.get(c) is str or c in ("problem", "path")]
     frame = pd.read_csv(csv_path, dtype={c: str for c in text}, keep_default_na=False,
                         na_values={c: [""] for c in header if c not in text})
     missing = [c for c in RESULT_COLUMNS if c not in frame.columns]
@@ -196,9 +226,12 @@ def add_selection_flags(parser):
                         help="name/value pairs 'arg1 val1 arg2 val2 ...': keep a run only if its "
                              "file name holds '<arg>_<val>__' for every pair (as the ordering "
                              "script); default: every run")
-    parser.add_argument("--epochs", type=int, default=200,
-                        help="the --epochs the runs were started with; a run is finished when it "
-                             "has done exactly this many (default: 200, the scripts' default)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="a run is finished when it has done exactly this many epochs "
+                             "(default: the runs' own --epochs from their run records, which "
+                             "must agree; 200 for runs without one)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="list every stats file passed over, not only how many")
 
 
 def check_selection(args):

@@ -61,6 +61,7 @@ class TrainingJob:
     sampler: object = dataclasses.field(default_factory=UniformOrder)
     save_weights_at: tuple = ()  # --save_weights_at: epochs whose weights are saved (0 = initial)
     run_description: Optional[dict] = None  # files/weights.py run_description, for those files
+    record: Optional[dict] = None  # files/run_record.py new_record: the script, its flags, ...
 
 
 def _autocast(job):

@@ -8,7 +8,7 @@ keeps saving off the training path:
 - per epoch, a host copy of the weights runs beside the test pass (``start_weight_copy``),
   then ``commit`` hands the epoch to a background thread that writes, in this order, the
   stats log record -> best checkpoint -> saved weights (--save_weights_at) -> resume state
-  (the commit point) -> best_acc.txt;
+  (the commit point) -> best_acc.txt -> run record (forgetting/files/run_record.py);
   host copies reuse the memory of the snapshot from two epochs ago (a two-slot ring);
 - the legacy ``__stats_dict.pkl`` is refreshed by a child process (training/refresher.py)
   and written complete when the run ends or is stopped (``stop_safely``).
@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from forgetting.errors import UsageError
-from forgetting.files import atomic
+from forgetting.files import atomic, run_record
+from forgetting.files import stats_log
 from forgetting.files.stats_log import SampledStatsLog, StatsLog, open_stats_log
 from forgetting.files.stats_pickle import best_acc_text, write_stats_pickle
 from forgetting.files.weights import write_weights
@@ -100,7 +101,7 @@ def _copy_weights(job, reuse=None):
 class _Committer:
     """Writes each finished epoch in a background thread, one epoch at a time, in the order
     stats log record -> best checkpoint -> saved weights -> resume state (the commit point)
-    -> best_acc.txt."""
+    -> best_acc.txt -> run record."""
 
     def __init__(self, paths, stats_log, run_description):
         self.paths, self.stats_log, self.run_description = paths, stats_log, run_description
@@ -117,12 +118,12 @@ class _Committer:
                 raise SaveFailed.from_os_error(err) from None
             self.pending = None
 
-    def submit(self, epoch, stats, best_acc, checkpoint, state, save_weights):
+    def submit(self, epoch, stats, best_acc, checkpoint, state, save_weights, record):
         self.wait()
         self.pending = self.pool.submit(self._commit, epoch, stats, best_acc, checkpoint, state,
-                                        save_weights)
+                                        save_weights, record)
 
-    def _commit(self, epoch, stats, best_acc, checkpoint, state, save_weights):
+    def _commit(self, epoch, stats, best_acc, checkpoint, state, save_weights, record):
         # The checkpoint goes before the resume state (the commit point): a crash between the
         # two re-runs the epoch, which writes the same checkpoint again; the other way round,
         # the best model of the epoch would be lost. best_acc.txt is derived from the state, so
@@ -139,6 +140,7 @@ class _Committer:
                           self.run_description)
         resume_state.save_state(self.paths.resume_state, state)
         atomic.write_text(self.paths.best_acc, best_acc)
+        run_record.write_record(self.paths.record, record)  # after the commit point: may trail it
 
 
 @contextlib.contextmanager
@@ -170,6 +172,8 @@ class RunSaver:
             atomic.remove_stale_temps(path)
         self.refresher = BackgroundRefresher(self.paths.stats_log, self.paths.stats)
         self.best_train = self.best_test = 0.0
+        self.record = self._start_record()
+        self.diverged_at = None if self.record is None else self.record["diverged_at_epoch"]
         if job.save_weights_at and job.run_description is None:
             raise ValueError("save_weights_at needs the job's run_description")
         self._save_weights_due_now()
@@ -203,9 +207,58 @@ class RunSaver:
     def finished(self):
         return self.state is not None and self.epochs_done >= self.job.epochs
 
+    def _start_record(self):
+        """The run record as this run starts or continues, written before the first epoch;
+        None for a job without ``job.record``. A resumed run keeps its start time and is
+        refused when a result-changing flag differs from the record's. A finished run with
+        nothing to do keeps its record as it is (it describes where the run trained)."""
+        job, state = self.job, self.state
+        if job.record is None:
+            return None
+        previous = None
+        if state is not None:
+            try:
+                previous = run_record.read_record(self.paths.record)
+            except ValueError as err:
+                job.say(f"rewriting the unreadable run record ({err})")
+            if previous is not None:
+                run_record.check_resume_flags(previous["flags"], job.record["flags"],
+                                              self.paths.record)
+                if self.finished():
+                    return previous
+        record = dict(job.record, n_train=len(job.train_ids),
+                      train_ids_sha256=run_record.ids_digest(job.train_ids),
+                      versions=run_record.versions(), **run_record.describe_host(job.device),
+                      started=run_record.utc_now())
+        if state is not None:
+            presentations, final_test_acc = self._log_totals()
+            record.update(epochs_done=self.epochs_done,
+                          stats_pickle_epochs=state["legacy_epochs"],
+                          presentations=presentations, final_test_acc=final_test_acc,
+                          best_train_acc=state["best_train"], best_test_acc=state["best_test"],
+                          finished=self.finished() and state["legacy_epochs"] == self.epochs_done)
+            if previous is not None:
+                record.update(started=previous["started"],
+                              diverged_at_epoch=previous.get("diverged_at_epoch"))
+        record["updated"] = run_record.utc_now()
+        run_record.write_record(self.paths.record, record)
+        return record
+
+    def _log_totals(self):
+        """(presentations, last test accuracy) of the committed epochs, from the stats log."""
+        done = self.epochs_done
+        if done == 0:
+            return 0, None
+        if self.stats_log.sampled:
+            records = self.stats_log.read(done)
+            return sum(len(r["positions"]) for r in records), float(records[-1]["test_acc"])
+        return (len(self.job.train_ids) * done,
+                float(stats_log.read_field(self.paths.stats_log, done - 1, "test_acc")))
+
     def report_finished(self):
         """For a run that had nothing left to do: bring a trailing legacy pickle up to date."""
-        if self.state["legacy_epochs"] != self.epochs_done:
+        if self.state["legacy_epochs"] != self.epochs_done or (
+                self.record is not None and not self.record["finished"]):
             self._write_final_pickle(self.state)
         self.job.say(f"the run in {self.paths.resume_state} already finished {self.epochs_done} "
                      f"epochs (--epochs {self.job.epochs}); nothing to do. Pass a larger --epochs "
@@ -233,14 +286,10 @@ class RunSaver:
             return stats_log, state["epochs_done"], state
         if job.resume:
             job.say(f"no resume state at {paths.resume_state}; starting from scratch")
-        else:  # weights saved by an earlier run under this name describe a run being replaced
-            for path in paths.existing_weights():
-                os.remove(path)
-                job.say(f"removed {path} (an earlier run's weights)")
-        # Starting over: an older run's state must not outlive the log it describes (a kill -9
-        # before this run's first commit would otherwise pair it with the new, empty log).
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(paths.resume_state)
+        # An earlier run's files were moved aside (files/replaced.py make_room) before this
+        # one wrote anything; a state left here would pair with the new, empty log.
+        if os.path.exists(paths.resume_state):
+            raise ValueError(f"{paths.resume_state} exists: call make_room before a fresh start")
         if not job.sampler.presents_each_once:
             return SampledStatsLog.create(paths.stats_log, job.train_ids), 0, None
         n_batches = -(-len(job.train_ids) // job.batch_size)
@@ -323,10 +372,28 @@ class RunSaver:
         checkpoint = None
         if improved:  # the snapshot's model copy: one host copy of the weights, not two
             checkpoint = {"acc": stats.test_acc, "epoch": epoch, "net": model}
+        record = self._record_epoch(epoch, stats)
         self.committer.submit(epoch, stats, best_acc_text(self.best_train, self.best_test),
-                              checkpoint, state, self._weights_wanted(epoch + 1))
+                              checkpoint, state, self._weights_wanted(epoch + 1), record)
         if epoch > self.epochs_done:  # the previous epoch is on disk now (submit waited for it)
             self.refresher.maybe_start(epoch)
+
+    def _record_epoch(self, epoch, stats):
+        """The record after epoch ``epoch`` (None without one); says, once, that the run
+        diverged at the first epoch whose training loss is not finite. The statistics are kept
+        as recorded (as the original did); the readers refuse such runs by default."""
+        if self.diverged_at is None and not np.isfinite(stats.loss).all():
+            self.diverged_at = epoch + 1
+            self.job.say(f"epoch {epoch + 1}: the training loss is not finite: the run diverged "
+                         "(its statistics are kept as recorded; a smaller learning rate may help)")
+        if self.record is None:
+            return None
+        self.record = dict(
+            self.record, epochs_done=epoch + 1, diverged_at_epoch=self.diverged_at,
+            presentations=self.record["presentations"] + len(stats.acc),
+            final_test_acc=float(stats.test_acc), best_train_acc=self.best_train,
+            best_test_acc=self.best_test, updated=run_record.utc_now())
+        return self.record
 
     def _reload_committed_state(self):
         """The last state known to be on disk, read back from it (None if no epoch finished)."""
@@ -343,3 +410,11 @@ class RunSaver:
         atomic.write_text(self.paths.best_acc, best_acc_text(state["best_train"], state["best_test"]))
         state["legacy_epochs"] = state["epochs_done"]
         resume_state.save_state(self.paths.resume_state, state)
+        # the record describes the committed epochs only (after a failed commit it is left
+        # as the last successful commit wrote it)
+        if self.record is not None and self.record["epochs_done"] == state["epochs_done"]:
+            now = run_record.utc_now()
+            self.record = dict(self.record, stats_pickle_epochs=state["epochs_done"],
+                               finished=state["epochs_done"] == self.job.epochs,
+                               ended=now, updated=now)
+            run_record.write_record(self.paths.record, self.record)
