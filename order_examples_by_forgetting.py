@@ -31,10 +31,10 @@ import os
 import shlex
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.files.naming import check_run_selection, has_fname_args
+from forgetting.files.naming import has_fname_args
 from forgetting.files.outdir import check_output_dir, write_output_pickle
-from forgetting.files.run_selection import (check_one_experiment, epochs_of, find_runs,
-                                            refuse_diverged, require_runs)
+from forgetting.files.run_selection import (check_one_experiment, check_run_selection, epochs_of,
+                                            find_runs, refuse_diverged, require_runs)
 from forgetting.scores import forgetting_counts, max_loss_increase, sort_by_score
 from forgetting.scores.original import compute_forgetting_statistics, sort_examples_by_forgetting
 from forgetting.scores.over_runs import check_same_ids

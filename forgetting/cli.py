@@ -70,7 +70,10 @@ def add_sampling_flags(parser):
                        help="uniform: every example once per epoch (default, the original); "
                             "sgd_s: loss-proportional draws from a shrinking set; infobatch: skip "
                             "below-mean-loss examples and rescale the rest; forgetting: skip "
-                            "examples learned and never forgotten so far, and rescale")
+                            "examples learned and never forgotten so far, and rescale. A sampled "
+                            "run's 'train acc' is over the examples it presented, not the "
+                            "training set (sgd_s presents the hardest: it may fall while the "
+                            "model improves)")
     defaults = SAMPLING_DEFAULTS
     group.add_argument("--transient_epochs", type=int, default=None,
                        help=f"sgd_s, forgetting: uniform epochs first (default: "

@@ -16,7 +16,7 @@ from cifar_fixtures import _WRAPPER, call_run_cifar
 from helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, PYTHON, REPO, TIMEOUT,
                      assert_one_line_error, assert_same_files, call_main, cli_env, finish,
                      log_records, mnist_fname, start, wait_for)
-from forgetting.files.naming import find_stats_files
+from forgetting.files.run_selection import find_runs
 from forgetting.sweep.results import read_run
 
 # The last commit before --sampling: its scripts define what a uniform run writes.
@@ -124,13 +124,13 @@ def test_kill_9_then_resume_gives_the_uninterrupted_files(killed_and_reference, 
     assert presented == sum(counts)                   # one entry per presentation
     assert len(stats["test"][1]) == 4
     # the ordering script's filters find it by its mode
-    assert find_stats_files(out, ["sampling", mode], say=lambda msg: None) == \
-        [os.path.join(out, name + "__stats_dict.pkl")]
-    # collect_results reads its row from the sampled log and the resume state
-    row = read_run(os.path.join(out, name + "__stats_dict.pkl"), 4)
+    found = find_runs(out, ["sampling", mode], say=lambda msg: None)
+    assert [run.path for run in found] == [os.path.join(out, name + "__stats_dict.pkl")]
+    # collect_results reads its row from the run record
+    row = read_run(found[0])
     assert row["finished"], row["problem"]
     assert row["final_test_acc"] == stats["test"][1][-1] and row["n_train"] == 1000
-    assert row["extra_flags"] == NAME_SUFFIX[mode][2:]
+    assert row["sampling"] == mode and row["presentations"] == sum(counts)
 
 
 def test_cifar_sgd_s_extended_by_resume_equals_the_longer_run(tiny_cifar, tmp_path):

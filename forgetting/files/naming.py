@@ -4,8 +4,8 @@ The contract (SPEC section 3): ``save_fname`` joins ``f'{name}_{value}'`` with `
 over the flags that enter the file name, in the order the SPEC tables give, each value
 formatted with ``str()`` of the parsed value (``True``, ``0``, ``0.5``, ``10.0``). A run's
 files in ``--output_dir`` are ``<save_fname>`` plus one of the suffixes below
-(``RunPaths``); the ordering script finds runs by ``STATS_ENDING`` and
-``--input_fname_args`` (``find_stats_files``).
+(``RunPaths``); the reading tools find runs by ``STATS_ENDING`` and
+``--input_fname_args`` (files/run_selection.py).
 """
 import dataclasses
 import os
@@ -188,29 +188,6 @@ def has_fname_args(file_name, fname_args):
     """
     pairs = zip(fname_args[0::2], fname_args[1::2])
     return all(f"{arg}_{val}__" in file_name for arg, val in pairs)
-
-
-def matches_fname_args(file_name, fname_args):
-    """True when ``file_name`` is a stats file (``STATS_ENDING``) with every ``fname_args`` pair."""
-    return file_name.endswith(STATS_ENDING) and has_fname_args(file_name, fname_args)
-
-
-def find_stats_files(input_dir, fname_args, say=print):
-    """Paths of the matching stats files below ``input_dir`` (recursive), in a fixed (sorted)
-    order. Says ``including file: NAME`` or ``skipping file: NAME`` for every file whose name
-    ends in ``stats_dict.pkl``, as the original ordering script printed."""
-    paths = []
-    for directory, subdirs, files in os.walk(input_dir):
-        subdirs.sort()
-        for name in sorted(files):
-            if not name.endswith(STATS_ENDING):
-                continue
-            if matches_fname_args(name, fname_args):
-                say(f"including file: {name}")
-                paths.append(os.path.join(directory, name))
-            else:
-                say(f"skipping file: {name}")
-    return paths
 
 
 def _typed(flag, text):

@@ -20,12 +20,9 @@ Columns: the flags that change results (``dataset``, ``no_dropout`` or
 other recorded ones such as ``lr``; typed as the scripts parse them, missing where a run does
 not have the flag), then ``RESULT_COLUMNS``.
 """
-import os
-
 import numpy as np
 import pandas as pd
 
-from forgetting.errors import UsageError
 from forgetting.files import run_record, stats_log
 from forgetting.files.naming import FNAME_FLAG_TYPES, OPTIONAL_FLAG_TYPES
 from forgetting.files.resume_scalars import read_scalars
@@ -131,7 +128,7 @@ def read_run(run, epochs=None):
         row = {"n_train": None, "epochs": None, "epochs_done": None, "presentations": None,
                "final_test_acc": np.nan, "best_test_acc": np.nan, "best_train_acc": np.nan}
         problems = [] if flags else ["not a run's file name"]
-        problems.append(f"its name does not end in __stats_dict.pkl, so its run files are "
+        problems.append("its name does not end in __stats_dict.pkl, so its run files are "
                         "unknown")
     else:
         row, problems = _from_run_files(run.paths, epochs)

@@ -124,8 +124,13 @@ def run_training(job):
     if saver.finished():
         saver.report_finished()
         return
+    run_started = time.perf_counter()
     recorder = EpochRecorder(len(job.train_ids), job.batch_size, job.device,
                              by_position=job.sampler.presents_each_once)
+    # A sampler presents a chosen subset (sgd_s: the hardest examples), so the running accuracy
+    # over its presentations is not the training set's and may fall while the model improves.
+    train_acc_label = ("train acc" if job.sampler.presents_each_once
+                       else "train acc on the presented examples")
     job.say('Training on ' + str(len(job.train_ids)) + ' examples')
     with saver.stop_safely():
         for epoch in range(saver.epochs_done, job.epochs):
@@ -137,13 +142,15 @@ def run_training(job):
             saver.start_weight_copy(epoch)
             test_acc, test_loss = evaluate(job)
             stats = recorder.to_host(test_acc)
-            job.sampler.observe(epoch, *recorder.epoch_device_stats()[:3])
+            presented = recorder.epoch_device_stats()
+            job.sampler.observe(epoch, presented.positions, presented.loss, presented.correct)
             saver.commit(epoch, stats)
             job.say(VALIDATION_LINE % (epoch, test_loss, test_acc))
             train_acc = f"{stats.train_acc[-1]:.2f}%" if len(stats.train_acc) else "-"
             job.say(f"epoch {epoch + 1}/{job.epochs} | {len(plan.order)} presentations | "
-                    f"train acc {train_acc} | test acc {test_acc:.2f}% | "
+                    f"{train_acc_label} {train_acc} | test acc {test_acc:.2f}% | "
                     f"{time.perf_counter() - started:.2f} s")
+    saver.say_totals(time.perf_counter() - run_started)
 
 
 def run_job(job):

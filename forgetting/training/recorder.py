@@ -19,7 +19,7 @@ order with their positions (``EpochStats.positions``). Buffers hold ``n_train``
 presentations, the most any sampler makes.
 """
 import dataclasses
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -35,6 +35,16 @@ def per_example_stats(outputs, targets):
     true_out = outputs.gather(1, targets[:, None]).squeeze(1)
     others = outputs.scatter(1, targets[:, None], float("-inf"))
     return correct, true_out, others.amax(dim=1)
+
+
+class DeviceStats(NamedTuple):
+    """One epoch's statistics on the device, in presentation order."""
+
+    positions: torch.Tensor
+    loss: torch.Tensor
+    correct: torch.Tensor
+    true_out: torch.Tensor
+    other_out: torch.Tensor
 
 
 @dataclasses.dataclass
@@ -96,7 +106,8 @@ class EpochRecorder:
             if self.outputs is None:   # an epoch without a batch
                 self.outputs = torch.zeros(self.n_train, 1, dtype=torch.float32, device=self.device)
             correct, true_out, other_out = per_example_stats(self.outputs[:n], self.targets[:n])
-            self._stats = (self.positions[:n], self.loss[:n], correct, true_out, other_out)
+            self._stats = DeviceStats(self.positions[:n], self.loss[:n], correct, true_out,
+                                      other_out)
         return self._stats
 
     def to_host(self, test_acc):

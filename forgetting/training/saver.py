@@ -231,7 +231,7 @@ class RunSaver:
                       versions=run_record.versions(), **run_record.describe_host(job.device),
                       started=run_record.utc_now())
         if state is not None:
-            presentations, final_test_acc = self._log_totals()
+            presentations, final_test_acc = self._log_totals(self.epochs_done)
             record.update(epochs_done=self.epochs_done,
                           stats_pickle_epochs=state["legacy_epochs"],
                           presentations=presentations, final_test_acc=final_test_acc,
@@ -244,9 +244,8 @@ class RunSaver:
         run_record.write_record(self.paths.record, record)
         return record
 
-    def _log_totals(self):
-        """(presentations, last test accuracy) of the committed epochs, from the stats log."""
-        done = self.epochs_done
+    def _log_totals(self, done):
+        """(presentations, last test accuracy) of the first ``done`` epochs, from the stats log."""
         if done == 0:
             return 0, None
         if self.stats_log.sampled:
@@ -394,6 +393,18 @@ class RunSaver:
             final_test_acc=float(stats.test_acc), best_train_acc=self.best_train,
             best_test_acc=self.best_test, updated=run_record.utc_now())
         return self.record
+
+    def say_totals(self, seconds):
+        """One line at the end of a run: presentations made, as a fraction of a uniform run's
+        (every example once per epoch), and this session's wall time."""
+        done = self.state["epochs_done"] if self.state is not None else 0
+        if self.record is not None:
+            presentations = self.record["presentations"]
+        else:
+            presentations = self._log_totals(done)[0]
+        uniform = len(self.job.train_ids) * done
+        share = f" ({presentations / uniform:.2f} of a uniform run's {uniform})" if uniform else ""
+        self.job.say(f"{done} epochs, {presentations} presentations{share}; {seconds:.1f} s")
 
     def _reload_committed_state(self):
         """The last state known to be on disk, read back from it (None if no epoch finished)."""
