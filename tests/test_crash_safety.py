@@ -83,6 +83,7 @@ def mnist_runs(tmp_path_factory):
                 proc.wait()
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_files(mnist_runs):
     dirs, report = mnist_runs
     assert report["reference"][0] == 0, report["reference"]
@@ -124,6 +125,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_files(mnist_runs)
     assert temp_files(out) == []
 
 
+@pytest.mark.slow
 def test_sigterm_saves_every_finished_epoch_then_resume_completes(mnist_runs):
     dirs, report = mnist_runs
     code, stdout, stderr = report["stopped"]
@@ -147,6 +149,7 @@ def test_sigterm_saves_every_finished_epoch_then_resume_completes(mnist_runs):
     assert_same_files(dirs["reference"], dirs["stopped"])
 
 
+@pytest.mark.slow
 def test_a_refresh_child_dies_with_its_killed_parent(tmp_path):
     """An orphaned refresh of the legacy pickle could rename an older pickle over the one a
     --resume run wrote since; so the child dies with the training process. Here the child
@@ -289,6 +292,7 @@ class DiskFills:
                            if k in ("state", "best_acc")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where, committed", [("log", 1), ("state", 1), ("best_acc", 2)])
 def test_a_failed_write_stops_the_run_and_keeps_the_committed_files(
         fail_reference, tmp_path, monkeypatch, where, committed):
@@ -336,6 +340,7 @@ def test_a_full_disk_before_the_first_epoch_is_one_line(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- CIFAR
 
+@pytest.mark.slow
 def test_cifar_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_files(
         tiny_cifar, cifar_reference, tmp_path):
     """The same for run_cifar.py: the best checkpoint (.t7), the changed-labels file, the
@@ -372,6 +377,7 @@ def test_cifar_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_files(
     assert os.path.join("checkpoint", "cifar10", CIFAR_FNAME + ".t7") in file_bytes(out)
 
 
+@pytest.mark.slow
 def test_a_refresh_child_writes_the_pickle_of_the_log(tmp_path):
     """The child that the last test kills does its work when its parent lives on."""
     from forgetting.training.refresher import BackgroundRefresher

@@ -18,6 +18,8 @@ import pytest
 
 from helpers import REPO, TIMEOUT, example_keys, load_pickle, mnist_fname, write_small_mnist
 
+pytestmark = pytest.mark.slow  # run_mnist.py subprocesses
+
 RUN_MNIST = os.path.join(REPO, "run_mnist.py")
 ORDER = os.path.join(REPO, "order_examples_by_forgetting.py")
 

@@ -46,6 +46,7 @@ def tree_before_sampling(destination):
     return str(destination)
 
 
+@pytest.mark.slow
 def test_uniform_runs_write_the_files_of_the_code_before_sampling(tmp_path, tiny_cifar):
     old = tree_before_sampling(tmp_path / "before")
     env = {k: v for k, v in cli_env().items() if k != "PYTHONPATH"}
@@ -101,6 +102,7 @@ def killed_and_reference(tmp_path_factory):
                 proc.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 def test_kill_9_then_resume_gives_the_uninterrupted_files(killed_and_reference, mode):
     dirs, results = killed_and_reference
@@ -133,6 +135,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_files(killed_and_reference, 
     assert row["extra_flags"] == NAME_SUFFIX[mode][2:]
 
 
+@pytest.mark.slow
 def test_cifar_sgd_s_extended_by_resume_equals_the_longer_run(tiny_cifar, tmp_path):
     """The CIFAR trainer's generators (crop/flip/cutout) and the sampler's continue exactly."""
     args = [*CIFAR_RUN, "--sampling", "sgd_s"]
@@ -149,6 +152,7 @@ def test_cifar_sgd_s_extended_by_resume_equals_the_longer_run(tiny_cifar, tmp_pa
     assert os.path.exists(whole / name)
 
 
+@pytest.mark.slow
 def test_a_uniform_resume_state_refuses_a_sampled_log(tmp_path):
     """--resume with another --sampling finds no state under the new name: it starts afresh;
     a log of the other kind under the same name (copied by hand) is refused."""
