@@ -37,7 +37,8 @@ def test_uniform_runs_write_the_committed_files(tmp_path):
         pytest.skip(f"the digests are of {committed['environment']}, this is "
                     f"{regen_digests.environment()}: python tests/regen_digests.py --check")
     runs = regen_digests.run_digests(REPO, str(tmp_path))
-    assert regen_digests.changes(committed["runs"], runs) == []
+    changed = regen_digests.changes(committed["runs"], runs)
+    assert not changed, "\n".join(changed) + "\nif meant: python tests/regen_digests.py"
     assert len(runs["tiny_cifar"]) == 6   # 4 run files, checkpoint/cifar10/*.t7, changed labels
 
 
