@@ -331,6 +331,7 @@ def test_ordering_refuses_bad_directories(which, needles, tmp_path):
 
 # ----------------------------------------------------------------------------- end to end
 
+@pytest.mark.slow
 def test_refusals_end_to_end_have_no_traceback(work, tiny_cifar):
     """Real processes: run_mnist.py with a hostile sorting file, run_cifar.py (the wrapper
     with the tiny CIFAR's md5s) with a removal that leaves nothing."""

@@ -36,6 +36,7 @@ def real_runs(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_rows_equal_what_the_stats_pickles_hold(real_runs):
     frame = collect(real_runs, epochs=2)
     assert len(frame) == 3
@@ -55,6 +56,7 @@ def test_rows_equal_what_the_stats_pickles_hold(real_runs):
     assert removal["n_train"].tolist() == [3000] and removal["keep_lowest_n"].tolist() == [-1]
 
 
+@pytest.mark.slow
 def test_columns_and_their_types(real_runs):
     frame = collect(real_runs, epochs=2)
     assert list(frame.columns) == [*MNIST_FNAME_FLAGS, *RESULT_COLUMNS]
@@ -67,6 +69,7 @@ def test_columns_and_their_types(real_runs):
     assert frame["finished"].dtype == bool
 
 
+@pytest.mark.slow
 def test_unfinished_runs_say_how_far_they_got(real_runs):
     frame = collect(real_runs, epochs=3)
     assert not frame["finished"].any()
@@ -74,6 +77,7 @@ def test_unfinished_runs_say_how_far_they_got(real_runs):
     assert frame["final_test_acc"].notna().all()  # the accuracy so far is still reported
 
 
+@pytest.mark.slow
 def test_input_fname_args_select_as_the_ordering_script(real_runs):
     frame = collect(real_runs, ["seed", "1"], epochs=2)
     assert sorted(frame["remove_n"]) == [0, 1000]
@@ -197,6 +201,7 @@ def test_randomly_damaged_files_never_crash(pristine, data):
             handle.write(original)
 
 
+@pytest.mark.slow
 def test_cli_writes_the_table_and_the_summary(real_runs, tmp_path):
     out = tmp_path / "tables" / "results.csv"
     res = run_script("collect_results.py", "--input_dir", real_runs, "--epochs", 2,

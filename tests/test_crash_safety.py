@@ -1,8 +1,8 @@
 """Crash safety (issue 5, items 1 and 2): kill -9 and SIGTERM at awkward moments, failed writes,
 and ``--resume`` afterwards giving exactly the files of an uninterrupted run.
 
-The training runs are real ``python run_mnist.py`` / ``run_cifar.py`` subprocesses (CPU, one
-thread: bitwise reproducible), so the signals hit the process as they would on a cluster.
+The training runs are real ``python run_mnist.py`` subprocesses (CPU, one thread: bitwise
+reproducible), so the signals hit the process as they would on a cluster.
 Failed writes are injected in-process, by replacing one write of the epoch commit with one
 that writes part of its bytes and then raises ENOSPC, as a full disk does.
 """
@@ -21,10 +21,9 @@ import run_mnist
 from forgetting.files import atomic
 from forgetting.training import resume_state as resume
 from forgetting.files.stats_log import StatsLog
-from helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, PYTHON, REPO, TIMEOUT, assert_one_line_error,
-                     assert_same_files, best_acc_of, call_main, cli_env, epochs_in, file_bytes,
-                     load_pickle, load_state, log_records, mnist_fname, prefix_of, process_gone,
-                     finish, start, temp_files, wait_for)
+from helpers import (MNIST_5K, PYTHON, REPO, assert_one_line_error, assert_same_files, best_acc_of,
+                     call_main, cli_env, epochs_in, load_pickle, load_state, log_records,
+                     mnist_fname, prefix_of, process_gone, finish, start, temp_files, wait_for)
 
 KILL_FLAGS = [*MNIST_5K, "--batch_size", 32, "--seed", 5, "--epochs", 4]
 KILL_NAME = mnist_fname(seed=5)
@@ -83,6 +82,7 @@ def mnist_runs(tmp_path_factory):
                 proc.wait()
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_files(mnist_runs):
     dirs, report = mnist_runs
     assert report["reference"][0] == 0, report["reference"]
@@ -124,6 +124,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_files(mnist_runs)
     assert temp_files(out) == []
 
 
+@pytest.mark.slow
 def test_sigterm_saves_every_finished_epoch_then_resume_completes(mnist_runs):
     dirs, report = mnist_runs
     code, stdout, stderr = report["stopped"]
@@ -147,6 +148,7 @@ def test_sigterm_saves_every_finished_epoch_then_resume_completes(mnist_runs):
     assert_same_files(dirs["reference"], dirs["stopped"])
 
 
+@pytest.mark.slow
 def test_a_refresh_child_dies_with_its_killed_parent(tmp_path):
     """An orphaned refresh of the legacy pickle could rename an older pickle over the one a
     --resume run wrote since; so the child dies with the training process. Here the child
@@ -289,6 +291,7 @@ class DiskFills:
                            if k in ("state", "best_acc")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where, committed", [("log", 1), ("state", 1), ("best_acc", 2)])
 def test_a_failed_write_stops_the_run_and_keeps_the_committed_files(
         fail_reference, tmp_path, monkeypatch, where, committed):
@@ -334,44 +337,7 @@ def test_a_full_disk_before_the_first_epoch_is_one_line(tmp_path, monkeypatch):
     assert temp_files(out) == []
 
 
-# ----------------------------------------------------------------------------- CIFAR
-
-def test_cifar_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_files(
-        tiny_cifar, cifar_reference, tmp_path):
-    """The same for run_cifar.py: the best checkpoint (.t7), the changed-labels file, the
-    crop/flip/cutout generator and the learning-rate schedule must all continue exactly."""
-    out = str(tmp_path / "out")
-    args = [tiny_cifar.wrapper, "--data_dir", tiny_cifar.data_dir, *CIFAR_RUN, "--epochs", 3,
-            "--output_dir", out]
-    log = os.path.join(out, CIFAR_FNAME + "__resume_stats.bin")
-    proc = subprocess.Popen([PYTHON, *map(str, args)], cwd=str(tmp_path), env=cli_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        # The first batch of the second epoch is done about when its predecessor's commit is.
-        wait_for(lambda: os.path.exists(os.path.join(out, CIFAR_FNAME + "__resume_state.pt")),
-                 what="the first epoch's commit")
-        assert log_records(log) == 1
-        proc.kill()
-        finish(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    state = assert_every_file_complete(out, CIFAR_FNAME)
-    assert state["epochs_done"] == 1
-    checkpoint = torch.load(os.path.join(out, "checkpoint", "cifar10", CIFAR_FNAME + ".t7"),
-                            weights_only=True)
-    assert checkpoint["epoch"] == 0
-
-    result = subprocess.run([PYTHON, *map(str, args), "--resume"], cwd=str(tmp_path), env=cli_env(),
-                            capture_output=True, text=True, timeout=TIMEOUT)
-    assert result.returncode == 0, result.stderr
-    assert "resuming after epoch 1 of 3" in result.stdout
-    assert_same_files(cifar_reference, out)   # .t7, _changed_labels.txt, stats, state: every byte
-    assert os.path.join("checkpoint", "cifar10", CIFAR_FNAME + ".t7") in file_bytes(out)
-
-
+@pytest.mark.slow
 def test_a_refresh_child_writes_the_pickle_of_the_log(tmp_path):
     """The child that the last test kills does its work when its parent lives on."""
     from forgetting.training.refresher import BackgroundRefresher

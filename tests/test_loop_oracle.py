@@ -32,6 +32,8 @@ from forgetting.training.recorder import EpochRecorder
 from helpers import MNIST_5K, call_main
 from oracles import original_example_stats
 
+pytestmark = pytest.mark.slow  # trains MnistNet against the original loop
+
 SEED, EPOCHS, BATCH_SIZE, LR, MOMENTUM = 1, 2, 32, 0.01, 0.5
 # mnist_5k's training ids are grouped by class (400 each): every 13th id is 308 digits of
 # every class, and 308 = 9 batches of 32 + a short one of 20.

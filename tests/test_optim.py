@@ -7,6 +7,7 @@ The schedule's oracle is what the original ran: ``torch.optim.lr_scheduler.Multi
 import dataclasses
 import warnings
 
+import pytest
 import torch
 
 from forgetting.training import loop as train_loop
@@ -60,6 +61,7 @@ def test_optimizers_have_the_original_settings():
     assert schedule is None
 
 
+@pytest.mark.slow
 def test_the_training_loop_steps_at_the_scheduled_rate(run_until_training, tmp_path):
     job = run_until_training("--learning_rate", 0.05, output_dir=tmp_path)
     # A 2-example job keeps each step cheap; the loop code and the optimiser are the real ones.

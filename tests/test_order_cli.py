@@ -58,6 +58,7 @@ def two_runs(tmp_path):
     return inputs
 
 
+@pytest.mark.slow
 def test_counts_summed_over_runs_ties_by_id(two_runs, tmp_path):
     out = tmp_path / "sorted"
     argv = ["--input_dir", two_runs, "--input_fname_args", *MNIST_ARGS, "--output_dir", out,

@@ -76,6 +76,7 @@ def assert_same_statistics(ours, expected):
             assert first[key] == e_first[key] and isinstance(first[key], np.integer)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("npresentations", [EPOCHS, 3, 1, 0, 50])
 def test_compute_forgetting_statistics_matches_the_original(runs, npresentations):
     for seed, (stats, _, _) in enumerate(runs):
@@ -84,6 +85,7 @@ def test_compute_forgetting_statistics_matches_the_original(runs, npresentations
             assert_same_statistics(ours, original_compute(layout, npresentations))
 
 
+@pytest.mark.slow
 def test_the_runs_have_forgetting_and_never_learned_examples(runs):
     """The comparisons above cover every case only if the runs hold them."""
     _, unlearned, _, first = original_compute(runs[0][0], EPOCHS)
@@ -100,6 +102,7 @@ def test_ragged_runs_match_the_original():
                                original_compute(stats, npresentations))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("npresentations", [EPOCHS, 2])
 def test_sort_examples_by_forgetting_matches_the_original(runs, capsys, npresentations):
     layouts = [shuffled_int64_keys(stats, seed) for seed, (stats, _, _) in enumerate(runs)]
@@ -137,6 +140,7 @@ def test_check_filename_matches_the_original(capsys, fname, args_list):
     assert capsys.readouterr().out == printed
 
 
+@pytest.mark.slow
 def test_importing_the_ordering_script_runs_nothing():
     code = ("import sys, order_examples_by_forgetting as o; "
             "print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))")
@@ -148,6 +152,7 @@ def test_importing_the_ordering_script_runs_nothing():
 
 # ----------------------------------------------------------------------------- log lines
 
+@pytest.mark.slow
 def test_the_original_log_lines(runs):
     stats, stdout, _ = runs[0]
     lines = stdout.splitlines()
@@ -166,6 +171,7 @@ def test_the_original_log_lines(runs):
     assert sum(line.startswith("epoch ") for line in lines) == EPOCHS   # our summary stays
 
 
+@pytest.mark.slow
 def test_the_test_loss_is_the_mean_over_the_test_set(runs):
     """The validation line's loss: recompute it from a model with the run's weights."""
     import torch
@@ -192,6 +198,7 @@ def test_the_test_loss_is_the_mean_over_the_test_set(runs):
     assert acc == 100.0 * (outputs.argmax(1) == data.test_y).sum().item() / len(data.test_y)
 
 
+@pytest.mark.slow
 def test_progress_lines_on_a_non_terminal_stderr(runs):
     stats, _, stderr = runs[0]
     pattern = r"\| Epoch \[ *(\d+)/ *(\d+)\] Iter\[ *(\d+)/ *(\d+)\]\t\tLoss: (\d+\.\d{4}) Acc@1: (\d+\.\d{3})%"

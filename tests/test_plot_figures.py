@@ -75,6 +75,7 @@ def written(path, kind):
     assert len(head) > 1000 and head.startswith(MAGIC[kind]), head[:20]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["png", "pdf", "svg"])
 def test_each_figure_is_written_in_the_format_of_its_extension(
         kind, sweep_dir, results_csv, sorting_files, tmp_path):
@@ -139,6 +140,7 @@ def test_histogram_fractions_and_the_unforgettable_share(sorting_files):
     assert "last bar: 5 or more" in ax.get_xlabel()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, needle", [
     (["histogram", "--sorting_file", "{mli}", "--output", "f.png"], "no 'forgetting counts'"),
     (["histogram", "--sorting_file", "{missing}", "--output", "f.png"], "missing"),
@@ -166,6 +168,7 @@ def test_bad_input_is_one_line_exit_2_and_no_file(args, needle, sweep_dir, resul
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_mixed_experiments_are_refused(tmp_path):
     for dataset in ("mnist", "mnist_5k"):
         write_run(tmp_path, mnist_fname(dataset=dataset, keep_lowest_n=-1, remove_n=5), [60.0])

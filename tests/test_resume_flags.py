@@ -17,6 +17,8 @@ from helpers import (CIFAR_RUN, MNIST_5K, assert_one_line_error, assert_same_fil
                      dump_pickle, mnist_fname, snapshot)
 from pickles import sorting_dict
 
+pytestmark = pytest.mark.slow  # trains real runs to resume
+
 MNIST_RUN = [*MNIST_5K, "--batch_size", 128, "--seed", 8]
 
 

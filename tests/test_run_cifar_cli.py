@@ -98,6 +98,7 @@ def test_both_no_cuda_spellings_parse():
 
 # ----------------------------------------------------------------------------- training runs
 
+@pytest.mark.slow
 def test_amp_and_channels_last_train_on_cpu(run_until_training, tmp_path):
     job = run_until_training("--amp", "--channels_last", "--data_augmentation", "--cutout",
                              "--epochs", 1, "--batch_size", 4, output_dir=tmp_path)
@@ -114,6 +115,7 @@ def test_amp_and_channels_last_train_on_cpu(run_until_training, tmp_path):
     assert len(stats["train"][1]) == 2 and len(stats["test"][1]) == 1
 
 
+@pytest.mark.slow
 def test_a_run_writes_the_original_files(cifar_reference, tiny_cifar):
     """conftest.cifar_reference: 3 epochs, batch 50, augmentation, cutout, 20% label noise."""
     out = cifar_reference

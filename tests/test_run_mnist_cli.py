@@ -18,6 +18,8 @@ import pytest
 
 from helpers import REPO, TIMEOUT, example_keys, load_pickle, mnist_fname, write_small_mnist
 
+pytestmark = pytest.mark.slow  # run_mnist.py subprocesses
+
 RUN_MNIST = os.path.join(REPO, "run_mnist.py")
 ORDER = os.path.join(REPO, "order_examples_by_forgetting.py")
 
@@ -56,8 +58,9 @@ class Runs:
         return res
 
 
-# Runs in a process that cannot import the project (-I: no PYTHONPATH, no cwd on sys.path,
-# cwd is elsewhere): plain pickle.load, then SPEC section 3's layout, checked item by item.
+# Runs in a process without the repository on its path (-I: no PYTHONPATH, no cwd on sys.path,
+# cwd is elsewhere; `leaked`: loading imported none of the project, numpy or torch): plain
+# pickle.load, then SPEC section 3's layout, checked item by item.
 LAYOUT_CHECK = textwrap.dedent("""
     import json, pickle, sys
     with open(sys.argv[1], "rb") as handle:

@@ -205,6 +205,7 @@ NUMPY_ATTACKS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_refuses_numpy_payloads_that_corrupt_memory(tmp_path):
     script = write(tmp_path, NUMPY_ATTACKS.encode(), "attacks.py")
     result = subprocess.run(

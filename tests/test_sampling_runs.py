@@ -1,31 +1,25 @@
-"""--sampling on the training scripts (issue 11): uniform runs write the files the code before
-the feature wrote, byte for byte; each sampled mode survives kill -9 and --resume exactly;
+"""--sampling on the training scripts (issue 11): uniform runs write the committed bytes (those
+of the code before the feature); a sampled run survives kill -9 and --resume exactly;
 file names; the epoch line; bad values refused with one line, exit 2, nothing touched."""
-import io
-import json
 import os
 import pickle
 import signal
-import subprocess
-import tarfile
 
 import pytest
 
+import regen_digests
 import run_mnist
-from cifar_fixtures import _WRAPPER, call_run_cifar
-from helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, PYTHON, REPO, TIMEOUT,
-                     assert_one_line_error, assert_same_files, call_main, cli_env, finish,
-                     log_records, mnist_fname, start, wait_for)
+from cifar_fixtures import call_run_cifar
+from helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, REPO, assert_one_line_error,
+                     assert_same_files, call_main, finish, log_records, mnist_fname, start,
+                     wait_for)
 from forgetting.files.run_selection import find_runs
 from forgetting.sweep.results import read_run
 
-# The last commit before --sampling: its scripts define what a uniform run writes.
-BEFORE_SAMPLING = "f300742"
-MODES = {"sgd_s": ["--drop_percent", "30"], "infobatch": ["--anneal", "0.25"],
-         "forgetting": ["--prune_ratio", "0.7"]}
-NAME_SUFFIX = {"sgd_s": "__sampling_sgd_s__drop_percent_30.0",
-               "infobatch": "__sampling_infobatch__anneal_0.25",
-               "forgetting": "__sampling_forgetting__prune_ratio_0.7"}
+# Killed and resumed: forgetting, whose state is the shared one (last losses, the generator)
+# and its own (learned, forgotten, last correctness); sgd_s's resume is the CIFAR test's.
+MODES = {"forgetting": ["--prune_ratio", "0.7"]}
+NAME_SUFFIX = {"forgetting": "__sampling_forgetting__prune_ratio_0.7"}
 # 1,000 of the digits (random removal keeps it quick), 4 epochs: the kill lands after the
 # sampler has drawn from and observed a sampled epoch
 RUN = [*MNIST_5K, "--batch_size", 100, "--seed", 3, "--epochs", 4, "--remove_n", 3000,
@@ -33,38 +27,19 @@ RUN = [*MNIST_5K, "--batch_size", 100, "--seed", 3, "--epochs", 4, "--remove_n",
 RUN_NAME = mnist_fname(seed=3, remove_n=3000, keep_lowest_n=-1)
 
 
-def tree_before_sampling(destination):
-    """The repository as it was before --sampling, or skip (no git, or a copy without history)."""
-    commit = subprocess.run(["git", "rev-parse", "--verify", "-q", BEFORE_SAMPLING + "^{commit}"], cwd=REPO,
-                            capture_output=True, text=True)
-    if commit.returncode != 0:
-        pytest.skip("the commit before --sampling is not in this checkout's history")
-    archive = subprocess.run(["git", "archive", commit.stdout.strip()], cwd=REPO, capture_output=True)
-    assert archive.returncode == 0, archive.stderr
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(destination, filter="data")
-    return str(destination)
-
-
-def test_uniform_runs_write_the_files_of_the_code_before_sampling(tmp_path, tiny_cifar):
-    old = tree_before_sampling(tmp_path / "before")
-    env = {k: v for k, v in cli_env().items() if k != "PYTHONPATH"}
-    mnist = [*MNIST_5K, "--batch_size", 256, "--seed", 2, "--epochs", 2]
-    wrapper = tmp_path / "old_cifar.py"
-    wrapper.write_text(_WRAPPER.format(repo=old, checksums=json.dumps(tiny_cifar.checksums)))
-    cifar = ["--data_dir", tiny_cifar.data_dir, *CIFAR_RUN, "--epochs", 2]
-    procs = [subprocess.Popen([PYTHON, "run_mnist.py", *map(str, mnist), "--output_dir",
-                               str(tmp_path / "old_mnist")], cwd=old, env=env),
-             subprocess.Popen([PYTHON, str(wrapper), *map(str, cifar), "--output_dir",
-                               str(tmp_path / "old_cifar")], cwd=old, env=env)]
-    new_mnist = call_main(run_mnist.main, [*mnist, "--output_dir", tmp_path / "new_mnist"])
-    new_cifar = call_run_cifar(tiny_cifar, [*cifar, "--output_dir", tmp_path / "new_cifar"])
-    assert [p.wait(timeout=TIMEOUT) for p in procs] == [0, 0]
-    assert new_mnist[0] == 0 and new_cifar[0] == 0, (new_mnist, new_cifar)
-    # stats pickle, best_acc, resume state and log, CIFAR checkpoint and changed labels
-    assert_same_files(str(tmp_path / "old_mnist"), str(tmp_path / "new_mnist"))
-    assert_same_files(str(tmp_path / "old_cifar"), str(tmp_path / "new_cifar"))
-    assert len(os.listdir(tmp_path / "new_cifar")) == 6  # 5 files + checkpoint/
+@pytest.mark.slow
+def test_uniform_runs_write_the_committed_files(tmp_path):
+    """Every byte of a mnist_5k and a tiny-CIFAR run, as committed sha256s (when first
+    committed, those the code before --sampling, commit f300742, wrote). A change meant to
+    change these files regenerates them: python tests/regen_digests.py (prints the changes)."""
+    committed = regen_digests.load_committed()
+    if committed["environment"] != regen_digests.environment():
+        pytest.skip(f"the digests are of {committed['environment']}, this is "
+                    f"{regen_digests.environment()}: python tests/regen_digests.py --check")
+    runs = regen_digests.run_digests(REPO, str(tmp_path))
+    changed = regen_digests.changes(committed["runs"], runs)
+    assert not changed, "\n".join(changed) + "\nif meant: python tests/regen_digests.py"
+    assert len(runs["tiny_cifar"]) == 6   # 4 run files, checkpoint/cifar10/*.t7, changed labels
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +76,7 @@ def killed_and_reference(tmp_path_factory):
                 proc.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 def test_kill_9_then_resume_gives_the_uninterrupted_files(killed_and_reference, mode):
     dirs, results = killed_and_reference
@@ -133,6 +109,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_files(killed_and_reference, 
     assert row["sampling"] == mode and row["presentations"] == sum(counts)
 
 
+@pytest.mark.slow
 def test_cifar_sgd_s_extended_by_resume_equals_the_longer_run(tiny_cifar, tmp_path):
     """The CIFAR trainer's generators (crop/flip/cutout) and the sampler's continue exactly."""
     args = [*CIFAR_RUN, "--sampling", "sgd_s"]
@@ -149,6 +126,7 @@ def test_cifar_sgd_s_extended_by_resume_equals_the_longer_run(tiny_cifar, tmp_pa
     assert os.path.exists(whole / name)
 
 
+@pytest.mark.slow
 def test_a_uniform_resume_state_refuses_a_sampled_log(tmp_path):
     """--resume with another --sampling finds no state under the new name: it starts afresh;
     a log of the other kind under the same name (copied by hand) is refused."""

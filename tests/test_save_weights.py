@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # run_mnist.py subprocesses
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = "dataset_mnist_5k__no_dropout_True__seed_1__sorting_file_none__remove_n_3700__keep_lowest_n_-1"
 FLAGS = ["--dataset", "mnist_5k", "--no_dropout", "--remove_n", 3700, "--keep_lowest_n", -1,

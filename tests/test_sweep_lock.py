@@ -37,6 +37,7 @@ def run_mnist(out_dir):
     return done.returncode, done.stdout, done.stderr
 
 
+@pytest.mark.slow
 def test_a_second_process_is_refused_and_a_killed_holder_leaves_no_stale_lock(tmp_path):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
@@ -68,6 +69,7 @@ def test_the_lock_is_per_run_and_released_when_the_block_ends(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_a_sigterm_stopped_run_saves_and_removes_its_lock(tmp_path):
     out_dir = tmp_path / "out"
     run = subprocess.Popen([PYTHON, os.path.join(REPO, "run_mnist.py"), *MNIST_5K, "--epochs", "50",

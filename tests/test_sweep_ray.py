@@ -19,6 +19,8 @@ from forgetting.sweep.plan import saved_epochs
 from helpers import (PYTHON, REPO, TIMEOUT, assert_same_files, mnist_fname, snapshot,
                      wait_for)
 
+pytestmark = pytest.mark.slow  # starts Ray and sweeps
+
 ray = pytest.importorskip("ray")
 
 SMALL = ["--dataset", "mnist_5k", "--remove_n", "3000", "--no_cuda"]

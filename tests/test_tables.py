@@ -79,6 +79,7 @@ def test_load_sorting(tmp_path):
     assert frame["max loss increase"].tolist() == [0.5, 2.0] and frame["example_id"].dtype == np.int64
 
 
+@pytest.mark.slow
 def test_load_sorting_of_the_ordering_script(tmp_path):
     """End to end: two runs -> order_examples_by_forgetting.py -> the frame."""
     runs = tmp_path / "runs"
@@ -120,6 +121,7 @@ def test_wrong_kind_of_file(tmp_path):
         forgetting.load_sorting(stats)
 
 
+@pytest.mark.slow
 def test_importing_the_package_imports_neither_pandas_nor_torch():
     code = ("import sys, forgetting; print(sorted(m for m in ('numpy', 'pandas', 'torch') if m in sys.modules)); "
             "forgetting.load_stats; print('pandas' in sys.modules)")

@@ -9,7 +9,6 @@ to skip (no training process is started to find that out).
 import dataclasses
 import importlib.util
 import os
-import sys
 from typing import List, Optional
 
 from forgetting.errors import UsageError
@@ -49,9 +48,7 @@ def load_script(path):
     if not os.path.isfile(path):
         raise UsageError(f"script {path} not found; run sweep.py from the directory that holds it "
                          "or give its path")
-    directory = os.path.dirname(os.path.abspath(path))
-    if directory not in sys.path:  # its own imports (models, forgetting) live beside it
-        sys.path.insert(0, directory)
+    # The script's own imports (forgetting, models, cutout) come from the installed package.
     spec = importlib.util.spec_from_file_location(f"_swept_{name[:-3]}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -42,10 +42,8 @@ class BackgroundRefresher:
         """Start a refresh for the first ``epochs`` epochs if the budget allows; never waits."""
         self._reap()
         if self.child is None and time.monotonic() >= self.next_start:
-            package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-                filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-                **{PARENT_PID_VARIABLE: str(os.getpid())})
+            # the child imports the installed package (pip install -e .); no path is passed on
+            env = dict(os.environ, **{PARENT_PID_VARIABLE: str(os.getpid())})
             self.started = time.monotonic()
             self.child = subprocess.Popen(
                 [sys.executable, "-m", "forgetting.training.refresher", self.stats_log_path, str(epochs), self.out_path],
