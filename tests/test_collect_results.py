@@ -59,7 +59,10 @@ def test_rows_equal_what_the_stats_pickles_hold(real_runs):
 @pytest.mark.slow
 def test_columns_and_their_types(real_runs):
     frame = collect(real_runs, epochs=2)
-    assert list(frame.columns) == [*MNIST_FNAME_FLAGS, *RESULT_COLUMNS]
+    # the flags that change results; sampling's options are no column: no run has one
+    assert list(frame.columns) == [*MNIST_FNAME_FLAGS, "sampling", "batch_size", "lr", "momentum",
+                                   *RESULT_COLUMNS]
+    assert frame["lr"].dtype == np.float64 and frame["sampling"].tolist() == ["uniform"] * 3
     assert frame["dataset"].tolist() == ["mnist_5k"] * 3
     assert frame["no_dropout"].dtype == bool
     for column in ("seed", "remove_n", "keep_lowest_n", "n_train", "epochs_done"):
@@ -83,6 +86,10 @@ def test_input_fname_args_select_as_the_ordering_script(real_runs):
     assert sorted(frame["remove_n"]) == [0, 1000]
     said = []
     collect(real_runs, ["remove_n", "1000"], epochs=2, say=said.append)
+    assert said == ["skipping 2 stats file(s) that do not match --input_fname_args remove_n 1000 "
+                    "(--verbose lists them)"]
+    said.clear()
+    collect(real_runs, ["remove_n", "1000"], epochs=2, say=said.append, verbose=True)
     assert sum(line.startswith("including file: ") for line in said) == 1
     assert sum(line.startswith("skipping file: ") for line in said) == 2
     assert collect(real_runs, ["seed", "7"]).empty
@@ -113,7 +120,7 @@ def test_file_name_flags_read_back_with_the_scripts_types():
 def test_flags_appended_after_the_scripts_own_are_kept(tmp_path):
     write_run(tmp_path, mnist_fname() + "__sampling_loss", [50.0])
     frame = collect(tmp_path, epochs=1)
-    assert frame["extra_flags"].tolist() == ["sampling_loss"] and frame["finished"].all()
+    assert frame["sampling"].tolist() == ["loss"] and frame["finished"].all()
 
 
 def test_mixed_mnist_and_cifar_runs_keep_their_kinds(tmp_path):

@@ -125,7 +125,8 @@ def test_filename_filter_seed_1_is_not_seed_11(tmp_path):
     write_stats(inputs, stats_name(11), RUN_SEED_2)
     write_stats(inputs, stats_name(1, dataset="permuted_mnist"), RUN_SEED_2)
     code, stdout, stderr = order("--input_dir", inputs, "--input_fname_args", "dataset", "mnist",
-                                 "seed", "1", "--output_dir", tmp_path, "--output_name", "s", "--epochs", 5)
+                                 "seed", "1", "--output_dir", tmp_path, "--output_name", "s", "--epochs", 5,
+                                 "--verbose")
     assert code == 0, stderr
     assert stdout.count("including file:") == 1
     assert f"including file: {stats_name(1)}" in stdout

@@ -1,6 +1,7 @@
 """Runs that describe themselves: the run record, and every reading tool going by it.
 
-Real runs of run_mnist.py on 400 of the bundled digits (a random removal of 3,600), their
+Real runs of run_mnist.py on 400 of the bundled digits (every tenth id, kept by a removal
+run with a sorting file: the same training set for every seed, every class in it), their
 ``main`` in this process; the reading tools also in this process.
 """
 import hashlib
@@ -18,12 +19,25 @@ import run_mnist
 import score_examples
 from forgetting.files.naming import RunPaths
 from forgetting.sweep.results import collect
-from helpers import assert_one_line_error, call_main, load_pickle, mnist_fname
+from helpers import assert_one_line_error, call_main, dump_pickle, load_pickle, mnist_fname
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["--dataset", "mnist_5k", "--remove_n", "3600", "--keep_lowest_n", "-1",
+SMALL = ["--dataset", "mnist_5k", "--sorting_file", "tenth", "--remove_n", "3600",
          "--batch_size", "100", "--threads", "1", "--no_cuda", "--progress_every", "0"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def identity_sorting_file(tmp_path_factory):
+    """``tenth.pkl``, whose last 400 ids are the multiples of 10, in a folder given to every run
+    as --input_dir."""
+    folder = tmp_path_factory.mktemp("sorting")
+    ids = np.arange(4000)
+    dump_pickle(folder / "tenth.pkl", {"indices": np.concatenate([ids[ids % 10 != 0],
+                                                                  ids[ids % 10 == 0]])})
+    SMALL.extend(["--input_dir", str(folder)])
+    yield
+    del SMALL[-2:]
 
 
 def train(out, *flags, epochs=2):
@@ -33,8 +47,8 @@ def train(out, *flags, epochs=2):
     return stdout
 
 
-def paths_of(out, seed=1, dataset="mnist_5k", suffix=""):
-    name = mnist_fname(dataset=dataset, seed=seed, remove_n=3600, keep_lowest_n=-1) + suffix
+def paths_of(out, seed=1, dataset="mnist_5k"):
+    name = mnist_fname(dataset=dataset, seed=seed, sorting_file="tenth", remove_n=3600)
     return RunPaths.for_run(str(out), name)
 
 
@@ -109,13 +123,20 @@ def test_runs_of_different_epochs_are_refused_unless_told(runs, tmp_path):
                                               tmp_path / "d.png"])[::2]
     assert_one_line_error(code, err, "different numbers of epochs")
     assert "first 2 presentations" in plot_figures.draw_datamap(plot_figures.parse_args(
-        ["datamap", "--input_dir", runs / "two", "--output", tmp_path / "d.png"])).axes[0].get_title()
+        ["datamap", "--input_dir", str(runs / "two"), "--output", str(tmp_path / "d.png")])
+    ).axes[0].get_title()
 
 
 def test_mixed_experiments_are_refused_and_defaults_select(runs, tmp_path):
     mixed = tmp_path / "mixed"
     shutil.copytree(runs / "two", mixed)
-    train(mixed, "--sampling", "sgd_s", "--seed", 1)
+    said = train(mixed, "--sampling", "sgd_s", "--seed", 1).splitlines()
+    # what sampling saved, in one line at the end; its accuracy is over what it presented
+    presented = [int(line.split(" | ")[1].split()[0]) for line in said if line.startswith("epoch ")]
+    assert said[-1].startswith(f"2 epochs, {sum(presented)} presentations "
+                               f"({sum(presented) / 800:.2f} of a uniform run's 800); ")
+    assert all("train acc on the presented examples" in line
+               for line in said if line.startswith("epoch "))
     code, out, err = order("--input_dir", mixed, "--output_dir", tmp_path, "--output_name", "x")
     assert_one_line_error(code, err, "mix experiments (sampling takes sgd_s, uniform)",
                           "--input_fname_args sampling VALUE")
@@ -129,7 +150,9 @@ def test_mixed_experiments_are_refused_and_defaults_select(runs, tmp_path):
     assert_one_line_error(code, err, "mix experiments (sampling takes sgd_s, uniform)")
     frame = collect(mixed)
     assert sorted(frame["sampling"]) == ["sgd_s", "uniform", "uniform"]
-    assert frame.set_index("sampling").loc["sgd_s", "presentations"] < 800
+    sampled = record_of(RunPaths.for_run(str(mixed), paths_of(mixed).record[
+        len(str(mixed)) + 1:-len("__run.json")] + "__sampling_sgd_s"))
+    assert frame.set_index("sampling").loc["sgd_s", "presentations"] == sampled["presentations"]
 
 
 def test_runs_of_two_datasets_are_refused(runs, tmp_path):

@@ -21,8 +21,8 @@ from typing import Optional
 
 from forgetting.errors import UsageError
 from forgetting.files import run_record
-from forgetting.files.naming import (OPTIONAL_FLAG_TYPES, STATS_ENDING, STATS_SUFFIX, RunPaths,
-                                     parse_save_fname)
+from forgetting.files.naming import (FNAME_FLAG_TYPES, OPTIONAL_FLAG_TYPES, STATS_ENDING,
+                                     STATS_SUFFIX, RunPaths, parse_save_fname)
 
 # What a run without a record read for --epochs: the training scripts' default.
 DEFAULT_EPOCHS = 200
@@ -132,7 +132,7 @@ def find_runs(input_dir, fname_args, say=print, verbose=False, list_included=Tru
             if list_included:
                 say(f"including file: {name}")
             runs.append(run)
-    if skipped and not verbose:
+    if skipped and runs and not verbose:  # none at all: the caller's refusal says so
         pairs = " ".join(fname_args)
         say(f"skipping {len(skipped)} stats file(s) that do not match --input_fname_args "
             f"{pairs} (--verbose lists them)")
@@ -158,7 +158,11 @@ def check_one_experiment(runs):
     """Refuse runs that differ in a flag that changes results, other than ``seed`` (and
     ``epochs``: see ``epochs_of``), naming the flag to select by."""
     shared = set.intersection(*(set(run.flags) for run in runs)) if runs else set()
-    for flag in sorted(run_record.result_flags(dict.fromkeys(shared)).keys() - {"seed"}):
+    candidates = run_record.result_flags(dict.fromkeys(shared)).keys() - {"seed"}
+    # the file name's flags first, then sampling before its options: the flag to name is the
+    # one a user chose, not one that follows from it
+    order = [*FNAME_FLAG_TYPES, *OPTIONAL_FLAG_TYPES]
+    for flag in sorted(candidates, key=lambda f: (order.index(f) if f in order else len(order), f)):
         values = {str(run.flags[flag]) for run in runs}
         if len(values) > 1:
             listed = ", ".join(sorted(values))

@@ -152,7 +152,9 @@ def _with_types(frame):
 def _typed_frame(rows):
     """The rows as a DataFrame, columns in table order: the file-name flags, sampling and its
     options, the other recorded flags (sorted), then RESULT_COLUMNS."""
-    present = dict.fromkeys(k for row in rows for k in row if k not in RESULT_COLUMNS)
+    # a flag no run has a value of (the options of a sampling mode none used) is no column
+    present = dict.fromkeys(k for row in rows for k, v in row.items()
+                            if k not in RESULT_COLUMNS and v is not None)
     known = [c for c in FLAG_TYPES if c in present]
     others = sorted(c for c in present if c not in FLAG_TYPES)
     return _with_types(pd.DataFrame(rows, columns=[*known, *others, *RESULT_COLUMNS]))
