@@ -5,7 +5,8 @@ training run), counts each example's forgetting events over the first ``--epochs
 presentations of every run (SPEC section 4), sums them over runs, and writes the
 sorting file that a removal run reads with ``--sorting_file``:
 
-    {'indices': int64 example ids by ascending count (ties by ascending id),
+    {'indices': int64 example ids by ascending count (ties by ascending id, or with
+     --ties random in a seeded shuffle: forgetting/scores/ranking.py),
      'forgetting counts': the matching int64 counts}
 
 With ``--output_dir_MLI`` it also writes ``<name>_MLI.pkl`` ordered by Max Loss Increase,
@@ -38,6 +39,7 @@ from forgetting.files.run_selection import (check_one_experiment, check_run_sele
 from forgetting.scores import forgetting_counts, max_loss_increase, sort_by_score
 from forgetting.scores.original import compute_forgetting_statistics, sort_examples_by_forgetting
 from forgetting.scores.over_runs import check_same_ids
+from forgetting.scores.ranking import add_tie_flags, check_tie_flags
 from forgetting.scores.stats_arrays import load_run_arrays
 
 # What notebooks written for the original import from this script (see the docstring).
@@ -64,6 +66,7 @@ def parse_args(argv=None):
             "                                       {'indices': ids by ascending mean Max Loss\n"
             "                                        Increase, ties by ascending id,\n"
             "                                        'max loss increase': the matching float64 scores}\n"
+            "  --ties random [--ties_seed S] orders ties in a seeded shuffle instead of by id.\n"
             "  stdout: 'including file: NAME' / 'skipping file: NAME' per *stats_dict.pkl file,\n"
             "  then 'Number of unforgettable examples: K'. Bad input: one 'error:' line, exit 2.\n"
             "\n"
@@ -111,7 +114,8 @@ def parse_args(argv=None):
         help="also write DIR/<output_name>_MLI.pkl, the examples ordered by Max Loss "
         "Increase (mean over runs of max_t loss[t+1] - loss[t]); created if missing",
     )
-    return parser.parse_args(argv)
+    add_tie_flags(parser)
+    return check_tie_flags(parser.parse_args(argv))
 
 
 def check_filename(fname, args_list):
@@ -163,14 +167,14 @@ def main(argv=None):
         if with_mli:
             mli_sum += mli
 
-    sorted_ids, sorted_counts = sort_by_score(ids, total_counts)
+    sorted_ids, sorted_counts = sort_by_score(ids, total_counts, ties=args.ties, ties_seed=args.ties_seed)
     print(f"Number of unforgettable examples: {int((total_counts == 0).sum())}")
     out_path = os.path.join(args.output_dir, name + ".pkl")
     write_output_pickle(out_path, {"indices": sorted_ids, "forgetting counts": sorted_counts}, "--output_dir")
     print(f"Wrote {len(sorted_ids)} examples from {len(paths)} run(s) to {out_path}")
 
     if with_mli:
-        mli_ids, mli_scores = sort_by_score(ids, mli_sum / len(paths))
+        mli_ids, mli_scores = sort_by_score(ids, mli_sum / len(paths), ties=args.ties, ties_seed=args.ties_seed)
         mli_name = f"{name}_MLI"
         mli_path = os.path.join(args.output_dir_MLI, mli_name + ".pkl")
         write_output_pickle(mli_path, {"indices": mli_ids, "max loss increase": mli_scores}, "--output_dir_MLI")

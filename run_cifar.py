@@ -14,7 +14,7 @@ from forgetting.cli import (add_common_flags, check_common_flags, pick_device, s
                             seed_everything, set_threads)
 from forgetting.data.datasets import CIFAR_DATASETS, load_cifar
 from forgetting.data.noise import add_label_noise, add_pixel_noise, changed_labels_text
-from forgetting.data.selection import select_train_ids
+from forgetting.data.selection import say_kept_per_class, select_train_ids
 from forgetting.data.transforms import eval_transform, train_transform
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import atomic
@@ -115,6 +115,8 @@ def main(argv=None):
     data = load_cifar(args.dataset, args.data_dir)
     train_ids = select_train_ids(len(data.train_y), args.input_dir, args.sorting_file,
                                  args.remove_n, args.keep_lowest_n, args.remove_subsample)
+    say_kept_per_class(data.train_y.numpy(), data.num_classes, train_ids, args.sorting_file,
+                       args.keep_lowest_n)
     fname = save_fname(args, CIFAR_FNAME_FLAGS)
     check_name_fits(args.output_dir, fname)
     paths = RunPaths.for_run(args.output_dir, fname, checkpoint_subdir=args.dataset)

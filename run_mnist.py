@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from forgetting.cli import (add_common_flags, check_common_flags, pick_device, sampling_options,
                             seed_everything, set_threads)
 from forgetting.data.datasets import MNIST_DATASETS, load_mnist_family
-from forgetting.data.selection import select_train_ids
+from forgetting.data.selection import say_kept_per_class, select_train_ids
 from forgetting.data.transforms import normaliser
 from forgetting.errors import ArgumentParser, exit_on_usage_error
 from forgetting.files.naming import MNIST_FNAME_FLAGS, RunPaths, check_name_fits, save_fname
@@ -61,6 +61,8 @@ def main(argv=None):
     data = load_mnist_family(args.dataset, args.data_dir)
     train_ids = select_train_ids(len(data.train_y), args.input_dir, args.sorting_file,
                                  args.remove_n, args.keep_lowest_n)
+    say_kept_per_class(data.train_y.numpy(), data.num_classes, train_ids, args.sorting_file,
+                       args.keep_lowest_n)
     model = MnistNet(dropout=not args.no_dropout).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
 

@@ -3,11 +3,12 @@
 
 Same run selection as order_examples_by_forgetting.py (``--input_dir``, ``--input_fname_args``,
 ``--epochs``). ``--score NAME`` writes ``<output_dir>/<output_name>.pkl`` =
-``{'indices': example ids easiest first, <key>: the matching values}``, ties by ascending id,
-so ``--sorting_file <output_name> --remove_n r --keep_lowest_n 0`` removes the r easiest
-examples under that score. ``--compare A B ...`` prints the Spearman rank correlations of
-several scores over the same runs instead. The scores, their keys and directions are in
-forgetting/scores/catalog.py; bad input is one ``error:`` line and exit status 2.
+``{'indices': example ids easiest first, <key>: the matching values}``, ties by ascending id
+(``--ties random``: in a seeded shuffle, as the ordering script), so ``--sorting_file
+<output_name> --remove_n r --keep_lowest_n 0`` removes the r easiest examples under that score.
+``--compare A B ...`` prints the Spearman rank correlations of several scores over the same
+runs instead. The scores, their keys and directions are in forgetting/scores/catalog.py; bad
+input is one ``error:`` line and exit status 2.
 """
 import argparse
 import os
@@ -18,7 +19,7 @@ from forgetting.files.run_selection import (check_one_experiment, check_run_sele
 from forgetting.files.outdir import check_output_dir, write_output_pickle
 from forgetting.scores.catalog import SCORES
 from forgetting.scores.over_runs import score_runs
-from forgetting.scores.ranking import sort_by_score
+from forgetting.scores.ranking import add_tie_flags, check_tie_flags, sort_by_score
 
 
 def _score_list():
@@ -46,8 +47,8 @@ def parse_args(argv=None):
             f"{_score_list()}\n"
             "\n"
             "output: <output_dir>/<output_name>.pkl = {'indices': int64 ids easiest first (ties by\n"
-            "ascending id), <key>: the matching values}; --score forgetting writes the very file of\n"
-            "order_examples_by_forgetting.py.\n"
+            "ascending id; --ties random: a seeded shuffle), <key>: the matching values}; --score\n"
+            "forgetting writes the very file of order_examples_by_forgetting.py (same --ties).\n"
             "\n"
             "examples:\n"
             "  python score_examples.py --score aum --input_dir cifar10_results \\\n"
@@ -94,8 +95,9 @@ def parse_args(argv=None):
                         help="el2n/grand: examples per forward pass (el2n, default 1000) or per "
                              "batched per-example backward pass (grand, default: what fits in "
                              "~1 GiB of gradients)")
+    add_tie_flags(parser)
     parser.set_defaults(no_cuda=False)  # forgetting.cli.pick_device reads it
-    return parser.parse_args(argv)
+    return check_tie_flags(parser.parse_args(argv))
 
 
 def check_args(args, names):
@@ -157,7 +159,8 @@ def main(argv=None):
         print_comparison(ids, values, names, len(paths))
         return
     score = SCORES[args.score]
-    sorted_ids, sorted_values = sort_by_score(ids, values[score.name], descending=score.high_is_easy)
+    sorted_ids, sorted_values = sort_by_score(ids, values[score.name], descending=score.high_is_easy,
+                                              ties=args.ties, ties_seed=args.ties_seed)
     if score.name == "forgetting":
         print(f"Number of unforgettable examples: {int((sorted_values == 0).sum())}")
     out_path = os.path.join(args.output_dir, name + ".pkl")

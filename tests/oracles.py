@@ -7,6 +7,7 @@ Not a test module: the tests import it.
 """
 import math
 
+import numpy as np
 import torch
 
 
@@ -56,3 +57,23 @@ def oracle_mli(losses, epochs):
 def oracle_order(scores):
     """``scores``: {id: score}; ids by ascending score, ties by ascending id."""
     return sorted(scores, key=lambda example_id: (scores[example_id], example_id))
+
+
+def oracle_tie_order(scores, descending=False, ties="id", seed=0):
+    """``scores``: {id: score}; ids easiest first (ascending score, or descending), NaN last,
+    by a plain loop: group the ids of equal score, then order each group by the tie rule:
+    ascending id, or (``ties="random"``) the place of the id in the ascending ids shuffled
+    in place by ``numpy.random.RandomState(seed).shuffle``."""
+    shuffled = sorted(scores)
+    if ties == "random":
+        np.random.RandomState(seed).shuffle(shuffled)
+    place = {example_id: position for position, example_id in enumerate(shuffled)}
+    groups = {}
+    for example_id, value in scores.items():
+        value = float(value)
+        key = (1, 0.0) if math.isnan(value) else (0, -value if descending else value)
+        groups.setdefault(key, []).append(example_id)
+    order = []
+    for key in sorted(groups):
+        order.extend(sorted(groups[key], key=place.__getitem__))
+    return order

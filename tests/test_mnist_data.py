@@ -72,6 +72,21 @@ def test_csv_is_what_the_spec_says(csv_rows):
     assert all(labels.count(c) == 500 for c in range(10))
 
 
+def shuffled_ids(n):
+    """The documented id rule: training row perm[i] (file order) gets id i, with numpy's frozen
+    legacy generator, so every machine and numpy version numbers the digits alike."""
+    return np.random.RandomState(0).permutation(n).tolist()
+
+
+def test_the_id_shuffle_is_pinned():
+    """The permutation the ids come from, written out: a numpy that drew it differently would
+    renumber every mnist_5k digit (and break every sorting file made with it)."""
+    perm = shuffled_ids(4000)
+    assert perm[:10] == [2230, 668, 3616, 2363, 142, 538, 1791, 410, 1150, 1032]
+    assert sorted(perm) == list(range(4000))
+    assert sum(i * p for i, p in enumerate(perm)) == 16032472134
+
+
 def test_mnist_5k_split(csv_rows, mnist_5k):
     seen = {c: 0 for c in range(10)}
     train, test = [], []
@@ -79,18 +94,30 @@ def test_mnist_5k_split(csv_rows, mnist_5k):
         (train if seen[label] < 400 else test).append((pixels, label))
         seen[label] += 1
     assert len(train) == 4000 and len(test) == 1000
+    train = [train[row] for row in shuffled_ids(4000)]
 
     d = mnist_5k
     assert d.train_x.shape == (4000, 1, 28, 28) and d.test_x.shape == (1000, 1, 28, 28)
     assert d.train_x.dtype == torch.uint8 and d.train_y.dtype == torch.int64
     assert np.bincount(d.train_y.numpy()).tolist() == [400] * 10
     assert np.bincount(d.test_y.numpy()).tolist() == [100] * 10
-    # training ids 0..3999 are the training rows in file order; test rows likewise
+    # training id i is training row perm[i] (rows in file order); test rows in file order
     assert d.train_y.tolist() == [label for _, label in train]
     assert d.test_y.tolist() == [label for _, label in test]
     assert np.array_equal(d.train_x.reshape(4000, 784).numpy(), np.array([p for p, _ in train], dtype=np.uint8))
     assert np.array_equal(d.test_x.reshape(1000, 784).numpy(), np.array([p for p, _ in test], dtype=np.uint8))
     assert d.mean == (0.1307,) and d.std == (0.3081,) and d.num_classes == 10
+
+
+def test_mnist_5k_ids_do_not_follow_the_class(mnist_5k):
+    """The file is grouped by class; the ids must not be (ties in a sorting file follow the id)."""
+    labels = mnist_5k.train_y.tolist()
+    assert labels[:20] == [5, 1, 9, 5, 0, 1, 4, 1, 2, 2, 5, 0, 7, 5, 8, 4, 7, 6, 9, 7]
+    for start in range(0, 4000, 1000):  # every quarter of the ids holds about 100 of each class
+        counts = [labels[start:start + 1000].count(c) for c in range(10)]
+        assert min(counts) >= 70 and max(counts) <= 130, counts
+    # the 1,000 lowest ids, per class, pinned: what "--remove_n 1000" takes from a file of ties
+    assert [labels[:1000].count(c) for c in range(10)] == [100, 117, 98, 102, 91, 99, 85, 106, 94, 108]
 
 
 def test_mnist_5k_split_of_shuffled_rows(tmp_path, csv_rows):
@@ -102,11 +129,12 @@ def test_mnist_5k_split_of_shuffled_rows(tmp_path, csv_rows):
         for pixels, label in rows:
             handle.write(",".join(map(str, pixels + [label])) + "\n")
     counts = {c: 0 for c in range(10)}
-    expected_train = []
+    train_rows = []
     for i, (_, label) in enumerate(rows):
         if counts[label] < 400:
-            expected_train.append(i)
+            train_rows.append(i)
         counts[label] += 1
+    expected_train = [train_rows[k] for k in shuffled_ids(len(train_rows))]
     d = load_mnist_5k(str(path))
     assert d.train_y.tolist() == [rows[i][1] for i in expected_train]
     assert np.array_equal(d.train_x.reshape(-1, 784).numpy(),

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import order_examples_by_forgetting
-from helpers import call_main, load_pickle, run_script
+from helpers import assert_one_line_error, call_main, load_pickle, run_script
+from oracles import oracle_forgetting, oracle_mli, oracle_tie_order
 from pickles import STATS_NUMPY1_P2, stats_dict, to_numpy1_layout
 
 # Two hand-worked runs of four examples, five presentations each: (accs, losses).
@@ -119,6 +120,70 @@ def test_mli_ties_by_ascending_id(tmp_path):
     assert load_pickle(tmp_path / "s_MLI.pkl")["indices"].tolist() == [9, 2, 5]
 
 
+@pytest.fixture
+def tied_runs(tmp_path):
+    """Two runs of 40 examples, three presentations: forgetting counts and MLI with many ties."""
+    rng = np.random.RandomState(0)
+    patterns = [[1, 1, 1], [1, 0, 1], [0, 0, 0], [0, 1, 1]]
+    for seed in (1, 2):
+        run = {}
+        for i in rng.permutation(40):  # ids 0, 3, ..., 117, keys in scrambled order
+            run[int(i) * 3] = (patterns[rng.randint(4)], [float(v) for v in rng.randint(0, 3, size=3)])
+        write_stats(tmp_path / "in", stats_name(seed), run)
+    return tmp_path / "in"
+
+
+def per_example(runs_dir, reduce, epochs=3):
+    """{id: reduce summed (forgetting) over both runs}, read with plain pickle.load."""
+    totals = {}
+    for seed in (1, 2):
+        stats = load_pickle(runs_dir / stats_name(seed))
+        for k, (losses, accs, _) in ((k, v) for k, v in stats.items() if not isinstance(k, str)):
+            value = reduce(accs, losses, epochs)
+            totals[int(k)] = totals.get(int(k), 0) + value
+    return totals
+
+
+@pytest.mark.parametrize("seed", [None, 0, 11])
+def test_random_ties_are_the_seeded_shuffle(tied_runs, tmp_path, seed):
+    flags = ["--ties", "random"] + ([] if seed is None else ["--ties_seed", seed])
+    code, stdout, stderr = order("--input_dir", tied_runs, "--output_dir", tmp_path, "--output_name", "s",
+                                 "--output_dir_MLI", tmp_path, "--epochs", 3, *flags)
+    assert code == 0, stderr
+    counts = per_example(tied_runs, lambda accs, losses, epochs: oracle_forgetting(accs, epochs))
+    sorting = load_pickle(tmp_path / "s.pkl")
+    expected = oracle_tie_order(counts, ties="random", seed=seed or 0)
+    assert sorting["indices"].tolist() == expected
+    assert sorting["forgetting counts"].tolist() == [counts[i] for i in expected]
+    assert expected != oracle_tie_order(counts)  # the ties really moved
+    mli = per_example(tied_runs, lambda accs, losses, epochs: oracle_mli(losses, epochs) / 2)
+    assert load_pickle(tmp_path / "s_MLI.pkl")["indices"].tolist() == oracle_tie_order(
+        mli, ties="random", seed=seed or 0)
+
+
+def test_ties_id_is_the_default_file_byte_for_byte(tied_runs, tmp_path):
+    for name, flags in (("default", []), ("by_id", ["--ties", "id"])):
+        code, _, stderr = order("--input_dir", tied_runs, "--output_dir", tmp_path, "--output_name", name,
+                                "--output_dir_MLI", tmp_path, "--epochs", 3, *flags)
+        assert code == 0, stderr
+    assert (tmp_path / "default.pkl").read_bytes() == (tmp_path / "by_id.pkl").read_bytes()
+    assert (tmp_path / "default_MLI.pkl").read_bytes() == (tmp_path / "by_id_MLI.pkl").read_bytes()
+    counts = per_example(tied_runs, lambda accs, losses, epochs: oracle_forgetting(accs, epochs))
+    assert load_pickle(tmp_path / "default.pkl")["indices"].tolist() == oracle_tie_order(counts)
+
+
+@pytest.mark.parametrize("flags, needles", [
+    (["--ties_seed", 3], ["--ties_seed 3 only applies with --ties random"]),
+    (["--ties", "id", "--ties_seed", 3], ["--ties_seed 3 only applies with --ties random"]),
+    (["--ties", "random", "--ties_seed", -1], ["--ties_seed is -1", "0..4294967295"]),
+])
+def test_a_useless_or_bad_ties_seed_is_refused(tied_runs, tmp_path, flags, needles):
+    code, stdout, stderr = order("--input_dir", tied_runs, "--output_dir", tmp_path / "out",
+                                 "--output_name", "s", "--epochs", 3, *flags)
+    assert_one_line_error(code, stderr, *needles, out=stdout)
+    assert not (tmp_path / "out").exists()
+
+
 def test_filename_filter_seed_1_is_not_seed_11(tmp_path):
     inputs = tmp_path / "in"
     write_stats(inputs, stats_name(1), RUN_SEED_1)
@@ -163,6 +228,7 @@ def test_reads_a_real_numpy1_stats_file(tmp_path):
 def test_help_describes_flags_and_output():
     code, stdout, _ = order("--help")
     assert code == 0
-    for flag in ("--input_dir", "--input_fname_args", "--output_dir", "--output_name", "--epochs", "--output_dir_MLI"):
+    for flag in ("--input_dir", "--input_fname_args", "--output_dir", "--output_name", "--epochs", "--output_dir_MLI",
+                 "--ties", "--ties_seed"):
         assert flag in stdout
     assert "forgetting counts" in stdout and "max loss increase" in stdout

@@ -68,7 +68,7 @@ def test_no_label_noise_writes_no_changed_labels_file(run_until_training, tmp_pa
     assert not any(name.endswith("_changed_labels.txt") for name in os.listdir(tmp_path))
 
 
-def test_remove_subsample_trains_the_documented_ids(run_until_training, cifar10, tmp_path):
+def test_remove_subsample_trains_the_documented_ids(run_until_training, cifar10, tmp_path, capsys):
     _, arrays, _ = cifar10
     sorted_ids = np.random.RandomState(9).permutation(len(arrays["train_y"]))[:180]   # a partial sorting file
     dump_pickle(tmp_path / "order.pkl", sorting_dict(sorted_ids))
@@ -81,6 +81,31 @@ def test_remove_subsample_trains_the_documented_ids(run_until_training, cifar10,
     assert torch.equal(job.train_x, torch.from_numpy(arrays["train_x"][expected]))
     assert torch.equal(job.train_y, torch.from_numpy(arrays["train_y"][expected]))
     assert "__remove_subsample_20__" in os.path.basename(job.paths.stats)
+    assert kept_per_class_line(arrays["train_y"], expected, 10) in capsys.readouterr().out.splitlines()
+
+
+def kept_per_class_line(labels, trained_ids, num_classes):
+    """What a removal run prints, counted with a plain loop."""
+    kept, total = [0] * num_classes, [0] * num_classes
+    for label in labels:
+        total[label] += 1
+    for example_id in trained_ids:
+        kept[labels[example_id]] += 1
+    return (f"keeping {len(trained_ids)} of {len(labels)} examples, per class (kept/all): "
+            + " ".join(f"{c}:{kept[c]}/{total[c]}" for c in range(num_classes)))
+
+
+def test_random_removal_on_cifar100_says_all_100_classes(run_until_training, cifar100, tmp_path, capsys):
+    root, arrays, _ = cifar100
+    job = run_until_training("--dataset", "cifar100", "--keep_lowest_n", -1, "--remove_n", 30,
+                             output_dir=tmp_path, data_dir=root)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("keeping ")]
+    assert lines == [kept_per_class_line(arrays["train_y"], job.train_ids, 100)]
+
+
+def test_a_run_without_removal_prints_no_per_class_line(run_until_training, tmp_path, capsys):
+    run_until_training(output_dir=tmp_path)
+    assert "per class" not in capsys.readouterr().out
 
 
 

@@ -107,6 +107,18 @@ def check_layout_elsewhere(path, epochs, n_batches, cwd):
     return report
 
 
+def kept_per_class_line(trained_ids):
+    """The line a removal run prints, counted here with a plain loop over mnist_5k's labels."""
+    from forgetting.data.datasets import load_mnist_5k
+
+    labels = load_mnist_5k().train_y.tolist()
+    kept = [0] * 10
+    for example_id in trained_ids:
+        kept[labels[example_id]] += 1
+    return (f"keeping {len(trained_ids)} of 4000 examples, per class (kept/all): "
+            + " ".join(f"{c}:{kept[c]}/400" for c in range(10)))
+
+
 # ----------------------------------------------------------------------------- the runs
 
 @pytest.fixture(scope="module")
@@ -220,7 +232,7 @@ def test_sorted_removal_trains_the_complement_of_the_window(work, ordering):
     runs.start("sorted", ["--dataset", "mnist_5k", "--batch_size", 128, "--epochs", 1,
                           "--sorting_file", "mnist_5k_sorted", "--input_dir", d["order_out"],
                           "--remove_n", 1000, "--keep_lowest_n", 0, "--output_dir", d["sorted_out"]])
-    runs.ok("sorted")
+    res = runs.ok("sorted")
     name = fname(no_dropout=False, sorting_file="mnist_5k_sorted", remove_n=1000)
     stats = load_pickle(os.path.join(d["sorted_out"], name + "__stats_dict.pkl"))
     window = set(order["indices"][:1000].tolist())
@@ -228,6 +240,7 @@ def test_sorted_removal_trains_the_complement_of_the_window(work, ordering):
     assert example_keys(stats) == sorted(set(range(4000)) - window)
     assert all(len(stats[k][0]) == 1 for k in example_keys(stats))
     assert len(stats["train"][1]) == -(-3000 // 128)
+    assert kept_per_class_line(example_keys(stats)) in res.stdout.splitlines()
 
 
 def test_random_removal_trains_the_seeded_permutation(work):
@@ -241,3 +254,4 @@ def test_random_removal_trains_the_seeded_permutation(work):
     assert set(keys) == set(expected)
     assert keys == expected                 # in the drawn (training) order
     assert all(type(k) is int for k in keys)
+    assert kept_per_class_line(keys) in runs.ok("random").stdout.splitlines()

@@ -18,6 +18,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from oracles import oracle_tie_order
+from pickles import stats_dict
+
 pytestmark = pytest.mark.slow  # training runs in subprocesses
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -257,6 +260,55 @@ def test_compare_prints_spearman_of_the_easiest_first_orders(runs, tmp_path):
     assert not list(tmp_path.glob("compare*"))
 
 
+# ------------------------------------------------------------ ties
+
+@pytest.fixture
+def tied_runs(tmp_path):
+    """Two hand-made runs of 30 examples, 3 presentations: correctness and forgetting tie a lot."""
+    rng = np.random.RandomState(5)
+    runs_dir = tmp_path / "tied"
+    runs_dir.mkdir()
+    for seed in (1, 2):
+        histories = {i: (rng.randint(0, 2, size=3).tolist(), [1.0, 1.0, 1.0]) for i in range(30)}
+        with open(runs_dir / f"{run_name(seed)}__stats_dict.pkl", "wb") as handle:
+            pickle.dump(stats_dict(histories, shuffle_seed=seed), handle)
+    return runs_dir
+
+
+def test_random_ties_as_the_ordering_script(tied_runs, tmp_path):
+    """--ties random --ties_seed S: correctness (highest = easiest) in the seeded shuffle of the
+    plain loop, and --score forgetting still the ordering script's very file."""
+    flags = ["--epochs", 3, "--ties", "random", "--ties_seed", 4]
+    res = python("score_examples.py", "--score", "correctness", "--input_dir", tied_runs,
+                 "--output_dir", tmp_path, "--output_name", "c", *flags)
+    assert res.returncode == 0, res.stderr
+    per_run = [{i: sum(accs) / 3 for i, (_, accs, _) in run.items()} for run in histories_in(tied_runs)]
+    mean = {i: (per_run[0][i] + per_run[1][i]) / 2 for i in per_run[0]}
+    expected = oracle_tie_order(mean, descending=True, ties="random", seed=4)
+    assert load(tmp_path / "c.pkl")["indices"].tolist() == expected
+    assert expected != oracle_tie_order(mean, descending=True)  # the ties really moved
+
+    for script, name in (("score_examples.py", "f"), ("order_examples_by_forgetting.py", "o")):
+        extra = ["--score", "forgetting"] if script == "score_examples.py" else []
+        res = python(script, *extra, "--input_dir", tied_runs, "--output_dir", tmp_path,
+                     "--output_name", name, *flags)
+        assert res.returncode == 0, res.stderr
+    assert (tmp_path / "f.pkl").read_bytes() == (tmp_path / "o.pkl").read_bytes()
+
+
+def test_ties_id_is_the_default(tied_runs, tmp_path):
+    for name, flags in (("default", []), ("by_id", ["--ties", "id"])):
+        res = python("score_examples.py", "--score", "correctness", "--input_dir", tied_runs,
+                     "--output_dir", tmp_path, "--output_name", name, "--epochs", 3, *flags)
+        assert res.returncode == 0, res.stderr
+    assert (tmp_path / "default.pkl").read_bytes() == (tmp_path / "by_id.pkl").read_bytes()
+
+
+def histories_in(runs_dir):
+    return [{k: v for k, v in load(runs_dir / f"{run_name(seed)}__stats_dict.pkl").items()
+             if not isinstance(k, str)} for seed in (1, 2)]
+
+
 # ------------------------------------------------------------ refusals
 
 def assert_refused(res, *needles):
@@ -277,6 +329,8 @@ def test_refusals(runs, tmp_path):
                    run_name(1), "--save_weights_at 3")
     assert_refused(python("score_examples.py", "--score", "aum", *common[:2], "--input_fname_args",
                           "seed", 7, *common[2:]), "No input files found")
+    assert_refused(python("score_examples.py", "--score", "aum", "--ties_seed", 2, *common),
+                   "--ties_seed 2 only applies with --ties random")
     assert not out.exists()
 
 

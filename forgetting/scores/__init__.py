@@ -7,7 +7,7 @@
 - ``aum``: Area Under the Margin; ``cartography``: confidence, variability, correctness;
 - ``el2n``, ``grand``: from saved weights (import torch; ``saved_run`` rebuilds the run);
 - ``catalog``: every score's name, file key and direction; ``over_runs``: scores over runs;
-- ``ranking``: the sorting file's order (easiest first, ties by id).
+- ``ranking``: the sorting file's order (easiest first, ties by id or a seeded shuffle).
 """
 from forgetting.scores.forgetting import forgetting_counts
 from forgetting.scores.mli import max_loss_increase
