@@ -32,14 +32,18 @@ SWEEP_FLAGS = {"threads": "set it with sweep.py --cpus_per_run",
                "no_extend": "the sweep adds --no_extend unless given --extend"}
 
 
+def _count(value):
+    """``value`` if it is a count of epochs (an int, not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def saved_epochs(path):
     """The finished epochs in the resume state at ``path`` (read without its weights), or
     None when there is none or it cannot be read: the run is not known to be finished."""
     try:
-        epochs = read_scalars(path).get("epochs_done")
+        return _count(read_scalars(path).get("epochs_done"))
     except (OSError, ValueError):
         return None
-    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
 
 
 @dataclasses.dataclass
@@ -188,9 +192,9 @@ def plan_runs(script, commands, extend=False):
         record = _read_record(paths.record) or {}
         done = saved_epochs(paths.resume_state)
         if done is None:
-            done = record.get("epochs_done")
-        runs.append(Run(argv, fname, args.output_dir, args.epochs, done, record.get("epochs"),
-                        record.get("finished") is True, extend))
+            done = _count(record.get("epochs_done"))
+        runs.append(Run(argv, fname, args.output_dir, args.epochs, done,
+                        _count(record.get("epochs")), record.get("finished") is True, extend))
     return runs
 
 
