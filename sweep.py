@@ -6,9 +6,10 @@
         --output_dir mnist_results
 
 Each grid point runs the command a shell loop would (the flags after ``--`` then one
-``--axis value`` per axis), plus ``--threads`` (from --cpus_per_run) and, for a run that
-stopped part-way, ``--resume``; so its files are those of the same command run by hand.
-See README, "Sweeps".
+``--axis value`` per axis), plus ``--threads`` (from --cpus_per_run), ``--resume`` and
+``--no_extend`` (unless --extend); so its files are those of the same command run by hand.
+A run whose record has other --epochs than the sweep's is refused before anything starts,
+unless --extend. See README, "Sweeps".
 """
 import logging
 import os
@@ -16,8 +17,8 @@ import sys
 import time
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.sweep.grid import expand, parse_grid, shell_line
-from forgetting.sweep.plan import check_grid, load_script, plan_runs
+from forgetting.sweep.grid import expand, parse_grid
+from forgetting.sweep.plan import check_grid, epoch_refusals, load_script, plan_runs
 
 
 def build_parser():
@@ -25,7 +26,11 @@ def build_parser():
         usage="%(prog)s [--grid NAME=VALUES ...] [options] -- SCRIPT [FLAGS ...]",
         description="Run every combination of the --grid values of a training script "
                     "(run_mnist.py or run_cifar.py) as Ray tasks; finished runs are skipped, "
-                    "unfinished ones continued with --resume.")
+                    "unfinished ones continued with --resume, runs being trained by another "
+                    "process waited for.",
+        epilog="exit status: 0 every run finished; 1 a run failed; 2 bad input, or a run "
+               "started with other --epochs (without --extend), nothing started; 130 stopped "
+               "by Ctrl-C")
     parser.add_argument("--grid", nargs="*", default=[], metavar="NAME=VALUES",
                         help="one axis per word: NAME is a flag of the script without '--'; "
                              "VALUES a comma list whose items may be inclusive ranges "
@@ -33,7 +38,12 @@ def build_parser():
                              "remove_n=0:59000:1000 keep_lowest_n=0:49000:1000,-1")
     parser.add_argument("--dry_run", action="store_true",
                         help="print the commands, one per line, and start nothing (for xargs, "
-                             "Slurm arrays or other schedulers)")
+                             "Slurm arrays or other schedulers): --resume on started runs, a "
+                             "'# finished' comment line for finished ones")
+    parser.add_argument("--extend", action="store_true",
+                        help="continue runs started with other --epochs to the sweep's --epochs "
+                             "(without it they are refused, so that a sweep without its usual "
+                             "--epochs does not extend finished runs)")
     parser.add_argument("--workers", type=int, default=None,
                         help="CPUs of the local Ray started for this sweep (default: this "
                              "machine's cores); not with --address")
@@ -113,9 +123,10 @@ def report(result, runs, elapsed):
         for line in failure.stderr_tail:
             print(f"    {line}", file=sys.stderr)
         print(f"    log: {failure.log_path}", file=sys.stderr)
+    waited = f", {result.elsewhere} waited for (running elsewhere)" if result.elsewhere else ""
     print(f"{len(runs)} runs: {result.done} done, {result.skipped} skipped (finished), "
           f"{len(result.failed)} failed, {len(runs) - result.done - result.skipped - len(result.failed)} "
-          f"not run, in {elapsed:.1f} s; logs in {', '.join(log_dirs(runs))}", file=sys.stderr)
+          f"not run{waited}, in {elapsed:.1f} s; logs in {', '.join(log_dirs(runs))}", file=sys.stderr)
 
 
 @exit_on_usage_error
@@ -129,10 +140,15 @@ def main(argv=None):
     axes = parse_grid(args.grid)
     check_grid(script, command[1:], axes)
     commands = expand(command[0], command[1:], axes)
-    runs = plan_runs(script, commands)
+    runs = plan_runs(script, commands, extend=args.extend)
+    refused = epoch_refusals(runs)
+    if refused:
+        for line in refused:
+            print(f"error: {line}", file=sys.stderr)
+        sys.exit(2)
     if args.dry_run:
-        for argv_ in commands:
-            print(shell_line(argv_))
+        for run in runs:
+            print(run.dry_run_line())
         return
     unfinished = [run for run in runs if not run.finished]
     if not unfinished:

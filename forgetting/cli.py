@@ -37,6 +37,10 @@ def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
                         help="where torchvision's datasets live or are downloaded (default: /tmp/data)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run with these flags after its last finished epoch")
+    parser.add_argument("--no_extend", action="store_true",
+                        help="with --resume: refuse a saved run whose run record has another "
+                             "--epochs, instead of extending it (sweep.py passes it unless given "
+                             "--extend)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                         help="where to train (default: auto = CUDA, else Apple GPU, else CPU)")
     if cpu_threads is None:
@@ -56,6 +60,10 @@ def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
                              "score_examples.py --score el2n/grand needs to rebuild the model and "
                              "training set; not in the file name")
     parser.set_defaults(cpu_threads=cpu_threads)
+    parser.epilog = ("exit status: 0 trained, or nothing left to do; 2 bad input (one error: line, "
+                     "nothing changed); 75 the run is being trained by another process (the same "
+                     "command may succeed later); 130/143 stopped by Ctrl-C/SIGTERM after saving "
+                     "the finished epochs")
     add_sampling_flags(parser)
 
 

@@ -99,10 +99,10 @@ def call_main(main, argv):
     return code, out.getvalue(), err.getvalue()
 
 
-def assert_one_line_error(code, err, *needles, out=""):
-    """Exit status 2, one ``error:`` line on stderr naming every needle, no traceback on
-    stderr (nor on stdout, when given)."""
-    assert code == 2, (code, out, err)
+def assert_one_line_error(code, err, *needles, out="", status=2):
+    """Exit ``status`` (bad input: 2), one ``error:`` line on stderr naming every needle, no
+    traceback on stderr (nor on stdout, when given)."""
+    assert code == status, (code, out, err)
     assert "Traceback" not in err and "Traceback" not in out
     lines = err.strip().splitlines()
     assert len(lines) == 1, err

@@ -36,3 +36,24 @@ def test_bad_flag_is_one_line_naming_the_flag(capsys):
     code, err = _exit_of(lambda: parser.parse_args(["--dataset", "cifar"]), capsys)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("error: argument --dataset") and "--help" in err
+
+
+def test_a_usage_error_subclass_exits_with_its_own_status(capsys):
+    from forgetting.files.run_lock import RunHeld
+
+    @exit_on_usage_error
+    def main():
+        raise RunHeld("run r in out is being trained by pid 1 on host h; wait for it")
+
+    code, err = _exit_of(main, capsys)
+    assert code == 75
+    assert err == "error: run r in out is being trained by pid 1 on host h; wait for it\n"
+
+
+@pytest.mark.parametrize("script", ["run_mnist", "run_cifar"])
+def test_the_options_table_holds_every_option_of_the_scripts(script):
+    """sweep.py checks grids against ``options``, built from what add_argument returns; the
+    oracle is argparse's own (private) table, options in argument groups included."""
+    parser = __import__(script).build_parser()
+    assert parser.options == parser._option_string_actions
+    assert parser.options["--prune_ratio"].dest == "prune_ratio"  # one of a group's

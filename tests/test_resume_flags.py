@@ -76,6 +76,25 @@ def test_mnist_larger_epochs_extends_a_finished_run(mnist_runs, tmp_path):
     assert_same_files(mnist_runs[2], out)
 
 
+def test_mnist_no_extend_refuses_other_epochs_and_resumes_the_same(mnist_runs):
+    """sweep.py's guard: with --no_extend a run is neither extended nor taken for finished at
+    another length; with its own --epochs it resumes as without the flag."""
+    for epochs, recorded in ((2, 1), (1, 2)):
+        out = mnist_runs[recorded]
+        before = snapshot(out)
+        code, _, err = call_main(run_mnist.main, [*MNIST_RUN, "--epochs", epochs, "--resume",
+                                                  "--no_extend", "--output_dir", out])
+        assert_one_line_error(code, err, f"--epochs is {epochs} but the run in",
+                              f"started with --epochs {recorded}", "drop --no_extend")
+        assert snapshot(out) == before
+    out = mnist_runs[2]
+    before = snapshot(out)
+    code, stdout, err = call_main(run_mnist.main, [*MNIST_RUN, "--epochs", 2, "--resume",
+                                                   "--no_extend", "--output_dir", out])
+    assert code == 0, err
+    assert "already finished 2 epochs" in stdout and snapshot(out) == before
+
+
 def test_mnist_resume_without_a_saved_run_starts_from_scratch(mnist_runs, tmp_path):
     out = str(tmp_path / "fresh")
     stdout = resume_mnist(out, 1)

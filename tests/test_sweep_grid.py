@@ -85,6 +85,7 @@ def test_ranges_print_what_seq_prints(first, step, last):
     (["seed=1"], ["missing/run_mnist.py"], ["missing/run_mnist.py not found"]),
     (["threads=1,2"], ["run_mnist.py"], ["--cpus_per_run"]),
     (["seed=1"], ["run_mnist.py", "--resume"], ["--resume"]),
+    (["seed=1"], ["run_mnist.py", "--no_ext"], ["--no_ext", "--no_extend unless given --extend"]),
 ])
 def test_bad_grids_are_refused_before_anything_starts(tmp_path, grid, command, needles):
     out_dir = tmp_path / "out"

@@ -1,4 +1,5 @@
-"""The run lock: two processes never train the same run; a killed holder leaves nothing stale."""
+"""The run lock: two processes never train the same run (the second exits 75); a killed holder
+leaves nothing stale; ``is_held`` sees the lock without taking it for long."""
 import os
 import signal
 import socket
@@ -7,9 +8,8 @@ import textwrap
 
 import pytest
 
-from forgetting.errors import UsageError
 from forgetting.files.naming import RunPaths, lock_path
-from forgetting.files.run_lock import hold_run_lock
+from forgetting.files.run_lock import RunHeld, hold_run_lock, is_held
 from helpers import (MNIST_5K, PYTHON, REPO, TIMEOUT, assert_one_line_error, cli_env,
                      log_records, mnist_fname, snapshot, wait_for)
 
@@ -45,26 +45,33 @@ def test_a_second_process_is_refused_and_a_killed_holder_leaves_no_stale_lock(tm
     try:
         before = snapshot(out_dir)
         code, _, err = run_mnist(out_dir)
-        assert_one_line_error(code, err, FNAME, f"pid {holder.pid}", socket.gethostname())
+        assert_one_line_error(code, err, FNAME, f"pid {holder.pid}", socket.gethostname(),
+                              status=75)
+        assert is_held(str(out_dir), FNAME)
         assert snapshot(out_dir) == before  # nothing of the run written
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     assert os.path.exists(lock_path(out_dir, FNAME))  # kill -9: the file stays, the lock does not
+    assert not is_held(str(out_dir), FNAME)
     code, out, err = run_mnist(out_dir)
     assert code == 0, out + err
     assert sorted(os.listdir(out_dir)) == sorted(
         FNAME + suffix for suffix in ("__best_acc.txt", "__resume_state.pt", "__resume_stats.bin",
-                                      "__stats_dict.pkl"))  # a run that ends removes its lock
+                                      "__run.json", "__stats_dict.pkl"))  # the lock is removed
 
 
 def test_the_lock_is_per_run_and_released_when_the_block_ends(tmp_path):
+    assert not is_held(str(tmp_path), "a")
     with hold_run_lock(str(tmp_path), "a"):
+        assert is_held(str(tmp_path), "a") and not is_held(str(tmp_path), "b")
         with hold_run_lock(str(tmp_path), "b"):  # another run: no conflict
             pass
-        with pytest.raises(UsageError, match=f"run a in {tmp_path} is being trained by pid {os.getpid()}"):
+        with pytest.raises(RunHeld, match=f"run a in {tmp_path} is being trained by pid {os.getpid()}"):
             hold_run_lock(str(tmp_path), "a")  # even this process cannot take it twice
-    assert os.listdir(tmp_path) == []
+        assert is_held(str(tmp_path), "a")  # the probe did not take it over
+    assert os.listdir(tmp_path) == []  # and created nothing
+    assert not is_held(str(tmp_path), "a")
     with hold_run_lock(str(tmp_path), "a"):
         pass
 

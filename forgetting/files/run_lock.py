@@ -3,9 +3,11 @@
 Two sweeps, or a sweep and a hand-run, must never write the same run's files at once. The
 training scripts call ``hold_run_lock`` once the output directory exists and before any file
 of the run is written; a second process then stops with one line naming the run and the
-holder's pid and host (exit 2, like any refused input). The kernel releases a flock when the
-holder's last descriptor closes, so a killed holder (kill -9, a lost node) leaves no stale
-lock: at most the file, which the next holder takes over.
+holder's pid and host and exit status 75 (``RunHeld``; EX_TEMPFAIL of sysexits.h: not bad
+input, the same command can succeed later), which sweep.py tells apart from bad input (2) and
+waits for (``is_held``). The kernel releases a flock when the holder's last descriptor closes,
+so a killed holder (kill -9, a lost node) leaves no stale lock: at most the file, which the
+next holder takes over.
 
 A holder that ends normally removes the file, so a finished run's directory holds the same
 files as before locks existed. Removing a lock file is only safe with the inode check in
@@ -22,6 +24,16 @@ import socket
 
 from forgetting.errors import UsageError
 from forgetting.files.naming import lock_path
+
+_HELD = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+
+
+class RunHeld(UsageError):
+    """Another process holds the run's lock: one ``error:`` line like bad input, but exit 75,
+    since the same command may succeed once the holder is done."""
+
+    exit_status = 75
+
 
 class RunLock:
     """An acquired lock on one run, a context manager: leaving the block (returning, an
@@ -65,7 +77,7 @@ def _acquire(path):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
             os.close(fd)
-            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if err.errno in _HELD:
                 return None
             raise
         try:
@@ -79,7 +91,7 @@ def _acquire(path):
 
 def hold_run_lock(output_dir, fname):
     """The lock of run ``fname`` in ``output_dir``, to hold in a ``with`` block around the
-    run's work, or a UsageError naming the holder. The kernel releases it on kill -9."""
+    run's work, or RunHeld naming the holder. The kernel releases it on kill -9."""
     path = lock_path(output_dir, fname)
     try:
         fd = _acquire(path)
@@ -87,11 +99,30 @@ def hold_run_lock(output_dir, fname):
         raise UsageError(f"could not lock the run at {path} ({err.strerror or err}); check that "
                          "--output_dir is writable and its file system supports locks") from None
     if fd is None:
-        raise UsageError(f"run {fname} in {output_dir} is being trained by {_holder(path)}; "
-                         "wait for it to finish or stop it, then run again (with --resume)")
+        raise RunHeld(f"run {fname} in {output_dir} is being trained by {_holder(path)}; "
+                      "wait for it to finish or stop it, then run again (with --resume)")
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
     except OSError:  # a full disk: the lock holds all the same, only the message is vaguer
         pass
     return RunLock(path, fd)
+
+
+def is_held(output_dir, fname):
+    """Whether a process holds the lock of run ``fname`` now; creates nothing. For sweep.py,
+    which waits for runs held elsewhere: it probes with a non-blocking flock that it drops at
+    once, so a process that tries to take the lock in those microseconds is refused as if
+    the run were held (a sweep's run then waits as well). False when the probe itself fails
+    (permissions): the run, started again, reports what is wrong."""
+    try:
+        fd = os.open(lock_path(output_dir, fname), os.O_RDWR)
+    except OSError:  # none: never locked, or its last holder ended and removed it
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        return err.errno in _HELD
+    finally:
+        os.close(fd)  # drops the probe's lock, if it got it
+    return False

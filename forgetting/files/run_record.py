@@ -38,7 +38,7 @@ FORMAT = 1
 # well: it says how far to go (a larger one extends a run), checked on its own.
 NOT_RESULT_FLAGS = frozenset({
     "output_dir", "input_dir", "data_dir", "resume", "device", "no_cuda", "threads",
-    "cpu_threads", "progress_every", "save_weights_at", "epochs",
+    "cpu_threads", "progress_every", "save_weights_at", "epochs", "no_extend",
 })
 PROJECT_VERSION = "0.2.0"
 
@@ -141,7 +141,13 @@ def result_flags(flags):
 def check_resume_flags(recorded, current, path):
     """Refuse to resume a run whose result-changing flags differ from ``recorded`` (the
     record's ``flags``); ``current`` are this command's. Flags that one side lacks (a newer
-    version's flag, or an older one's) are compared against nothing and pass."""
+    version's flag, or an older one's) are compared against nothing and pass. With
+    --no_extend, a differing --epochs is refused too: the run is neither extended nor taken
+    for finished at another length (sweep.py relies on it when the run is not its own)."""
+    if current.get("no_extend") and recorded.get("epochs", current["epochs"]) != current["epochs"]:
+        raise UsageError(f"--epochs is {current['epochs']} but the run in {path} was started with "
+                         f"--epochs {recorded['epochs']}, and --no_extend keeps that; give --epochs "
+                         f"{recorded['epochs']}, or drop --no_extend to change it (sweep.py: --extend)")
     old, new = result_flags(recorded), result_flags(current)
     for name in sorted(old.keys() & new.keys()):
         if old[name] != new[name]:

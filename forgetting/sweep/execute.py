@@ -6,10 +6,13 @@ sweep's working directory, with the Python the Ray worker runs. The child's stdo
 go to ``<output_dir>/logs/<save_fname>.log`` (appended: one header line per attempt); the task
 keeps the last lines of its stderr for the failure report.
 
-A failed attempt (non-zero exit, the worker or node lost) is run again with ``--resume`` up
-to ``retries`` times; exit 2 is bad input, which another attempt cannot fix. Ctrl-C cancels
-what has not started and sends SIGTERM to the running children (through the task), which
-save their finished epochs; the same sweep command continues them later.
+A failed attempt (non-zero exit, the worker or node lost) is run again up to ``retries``
+times; exit 2 is bad input, which another attempt cannot fix. Exit 75 says that another
+process (a hand-run, another sweep) holds the run's lock: no failure, the sweep waits until
+the lock is free and starts the run again, which then finds it finished and does nothing, or
+continues what the other process left. Ctrl-C cancels what has not started and sends SIGTERM
+to the running children (through the task), which save their finished epochs; the same sweep
+command continues them later.
 """
 import collections
 import dataclasses
@@ -18,15 +21,18 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import List, Optional
 
 import ray
 from tqdm import tqdm
 
 from forgetting.files.naming import SWEEP_LOG_DIR
+from forgetting.files.run_lock import RunHeld, is_held
 from forgetting.sweep.grid import shell_line
 
 USAGE_EXIT = 2        # the scripts' bad-input exit (forgetting/errors.py): not retried
+HELD_EXIT = RunHeld.exit_status  # another process trains the run: waited for
 STDERR_TAIL = 10      # stderr lines kept for the failure report
 STOP_GRACE_S = 300    # how long Ctrl-C waits for running runs to save
 
@@ -92,6 +98,7 @@ class Failure:
 class SweepResult:
     done: int = 0
     skipped: int = 0
+    elsewhere: int = 0  # runs found held by another process, and waited for
     failed: List[Failure] = dataclasses.field(default_factory=list)
     stopped: bool = False
 
@@ -117,32 +124,42 @@ def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
     result = SweepResult()
     slots = _slots(cpus_per_run, gpus_per_run)
     task = ray.remote(run_command).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
-                                           max_retries=0)  # retried here, with --resume
+                                           max_retries=0)  # retried here
     bar = tqdm(total=len(runs), unit="run", disable=not progress, dynamic_ncols=True)
-    pending = {}  # ref -> (run, attempt number, argv)
+    pending = {}  # ref -> (run, attempt number, failed attempts before it, argv)
+    waiting = {}  # (output_dir, fname) -> (run, last attempt, failed attempts): held elsewhere
+    held = set()  # every (output_dir, fname) found held elsewhere
 
-    def submit(run, attempt, resume):
-        argv = run.command(cpus_per_run, resume)
+    def submit(run, attempt, failures):
+        argv = run.command(cpus_per_run)
         ref = task.remote(argv, cwd, run.log_path, attempt)
-        pending[ref] = (run, attempt, argv)
+        pending[ref] = (run, attempt, failures, argv)
 
     def show():
         running = min(len(pending), slots)
         bar.set_postfix(done=result.done, skipped=result.skipped, running=running,
-                        queued=len(pending) - running, failed=len(result.failed), refresh=True)
+                        queued=len(pending) - running, elsewhere=len(waiting),
+                        failed=len(result.failed), refresh=True)
 
     for run in runs:
         if run.finished:
             result.skipped += 1
             bar.update(1)
         else:
-            submit(run, 1, resume=run.epochs_done is not None)
+            submit(run, 1, 0)
     show()
     try:
-        while pending:
+        while pending or waiting:
+            for key, (run, attempt, failures) in list(waiting.items()):
+                if not is_held(os.path.join(cwd, run.output_dir), run.fname):
+                    del waiting[key]
+                    submit(run, attempt + 1, failures)  # it finds the run as the holder left it
+            if not pending:
+                time.sleep(1.0)
+                continue
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:
-                run, attempt, argv = pending.pop(ref)
+                run, attempt, failures, argv = pending.pop(ref)
                 try:
                     outcome = ray.get(ref)
                 except (ray.exceptions.RayError, OSError) as err:  # worker or node lost
@@ -150,8 +167,14 @@ def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
                 if outcome.returncode == 0:
                     result.done += 1
                     bar.update(1)
-                elif outcome.returncode != USAGE_EXIT and attempt <= retries:
-                    submit(run, attempt + 1, resume=True)
+                elif outcome.returncode == HELD_EXIT:
+                    bar.write(f"running elsewhere: {run.fname} in {run.output_dir} is being "
+                              "trained by another process; waiting for it", file=sys.stderr)
+                    waiting[run.output_dir, run.fname] = (run, attempt, failures)
+                    held.add((run.output_dir, run.fname))
+                    result.elsewhere = len(held)
+                elif outcome.returncode != USAGE_EXIT and failures < retries:
+                    submit(run, attempt + 1, failures + 1)
                 else:
                     result.failed.append(Failure(shell_line(argv), outcome.returncode,
                                                  outcome.stderr_tail, run.log_path))
