@@ -10,7 +10,7 @@ run_cifar.py, see SPEC / README), plus the run's resume files.
 import torch
 import torch.nn.functional as F
 
-from forgetting.cli import (add_common_flags, check_common_flags, pick_device, sampling_options,
+from forgetting.cli import (add_common_flags, check_common_flags, pick_device,
                             seed_everything, set_threads)
 from forgetting.data.datasets import CIFAR_DATASETS, load_cifar
 from forgetting.data.noise import add_label_noise, add_pixel_noise, changed_labels_text
@@ -22,10 +22,8 @@ from forgetting.files.naming import CIFAR_FNAME_FLAGS, RunPaths, check_name_fits
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
 from forgetting.files.replaced import make_room
-from forgetting.files.run_record import new_record
 from forgetting.files.run_lock import hold_run_lock
-from forgetting.training.loop import TrainingJob, run_job
-from forgetting.training.sampling import make_sampler
+from forgetting.training.loop import TrainingJob, flag_fields, run_job
 from forgetting.training.optim import OPTIMIZERS, make_optimizer
 from models import CIFAR_MODELS, build_cifar_model
 
@@ -153,9 +151,7 @@ def main(argv=None):
                                           args.channels_last),
             prepare_test=eval_transform(data.mean, data.std, device, args.channels_last),
             train_x=train_x.to(device), train_y=train_y.to(device),
-            test_x=data.test_x.to(device), test_y=data.test_y.to(device), train_ids=train_ids,
-            batch_size=args.batch_size, epochs=args.epochs, device=device,
-            paths=paths,
+            test_x=data.test_x.to(device), test_y=data.test_y.to(device),
             # optimizer first: adam ignores --learning_rate (as the original did), so it is only
             # compared for sgd, and a changed optimizer is what the refusal must name
             config={"optimizer": args.optimizer,
@@ -163,12 +159,9 @@ def main(argv=None):
                     "batch_size": args.batch_size, "model": args.model, "n_holes": args.n_holes,
                     "length": args.length, "amp": args.amp},
             lr_for_epoch=lr_for_epoch, generator=generator, amp=args.amp,
-            resume=args.resume, say=say,
-            record=new_record("run_cifar.py", fname, args, len(data.test_y)),
-            progress_every=args.progress_every,
-            save_weights_at=tuple(args.save_weights_at), run_description=described,
-            sampler=make_sampler(args.sampling, len(train_ids), args.epochs, args.seed, device,
-                                 **sampling_options(args)))
+            run_description=described,
+            **flag_fields(args, "run_cifar.py", fname, paths, device, train_ids,
+                          len(data.test_y), say))
         run_job(job)
 
 

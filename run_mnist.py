@@ -8,7 +8,7 @@ the files of the original run_mnist.py (see SPEC / README), plus the run's resum
 import torch
 import torch.nn.functional as F
 
-from forgetting.cli import (add_common_flags, check_common_flags, pick_device, sampling_options,
+from forgetting.cli import (add_common_flags, check_common_flags, pick_device,
                             seed_everything, set_threads)
 from forgetting.data.datasets import MNIST_DATASETS, load_mnist_family
 from forgetting.data.selection import say_kept_per_class, select_train_ids
@@ -18,10 +18,8 @@ from forgetting.files.naming import MNIST_FNAME_FLAGS, RunPaths, check_name_fits
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
 from forgetting.files.replaced import make_room
-from forgetting.files.run_record import new_record
 from forgetting.files.run_lock import hold_run_lock
-from forgetting.training.loop import TrainingJob, run_job
-from forgetting.training.sampling import make_sampler
+from forgetting.training.loop import TrainingJob, flag_fields, run_job
 from models import MnistNet
 
 
@@ -88,16 +86,11 @@ def main(argv=None):
             loss_fn=lambda outputs, targets: F.nll_loss(outputs, targets, reduction="none"),
             prepare_train=normalise, prepare_test=normalise,
             train_x=data.train_x[ids_on_device], train_y=data.train_y[ids_on_device],
-            test_x=data.test_x, test_y=data.test_y, train_ids=train_ids,
-            batch_size=args.batch_size, epochs=args.epochs, device=device,
-            paths=paths,
+            test_x=data.test_x, test_y=data.test_y,
             config={"batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum},
-            resume=args.resume, say=say,
-            record=new_record("run_mnist.py", fname, args, len(data.test_y)),
-            progress_every=args.progress_every,
-            save_weights_at=tuple(args.save_weights_at), run_description=described,
-            sampler=make_sampler(args.sampling, len(train_ids), args.epochs, args.seed, device,
-                                 **sampling_options(args)))
+            run_description=described,
+            **flag_fields(args, "run_mnist.py", fname, paths, device, train_ids,
+                          len(data.test_y), say))
         run_job(job)
 
 

@@ -126,11 +126,6 @@ def check_sampling_flags(args):
                          "epochs; give --transient_epochs 1 or more")
 
 
-def sampling_options(args):
-    """The chosen mode's options as keyword arguments for ``make_sampler``."""
-    return {name: getattr(args, name) for name in SAMPLING_OPTIONS[args.sampling]}
-
-
 def check_common_flags(args):
     """Refuse bad numbers, impossible removal flags and an unusable output directory, before
     any data is loaded, touching nothing."""

@@ -21,10 +21,11 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from forgetting.files.naming import RunPaths
+from forgetting.files.naming import SAMPLING_OPTIONS, RunPaths
+from forgetting.files.run_record import new_record
 from forgetting.training.progress import EpochProgress
 from forgetting.training.recorder import EpochRecorder
-from forgetting.training.sampling import UniformOrder
+from forgetting.training.sampling import UniformOrder, make_sampler
 from forgetting.training.saver import RunSaver, RunStopped, os_errors_stop_the_run
 
 EVAL_BATCH = 1000
@@ -62,6 +63,21 @@ class TrainingJob:
     save_weights_at: tuple = ()  # --save_weights_at: epochs whose weights are saved (0 = initial)
     run_description: Optional[dict] = None  # files/weights.py run_description, for those files
     record: Optional[dict] = None  # files/run_record.py new_record: the script, its flags, ...
+
+
+def flag_fields(args, script, fname, paths, device, train_ids, n_test, say):
+    """The ``TrainingJob`` fields every training script fills the same way from its parsed
+    flags (``--batch_size``, ``--epochs``, ``--resume``, ``--progress_every``,
+    ``--save_weights_at``, ``--sampling`` and its options) and its run: ``script`` its file
+    name, ``fname`` the save_fname, ``paths`` its RunPaths. The scripts add the rest."""
+    options = {name: getattr(args, name) for name in SAMPLING_OPTIONS[args.sampling]}
+    return dict(
+        train_ids=train_ids, batch_size=args.batch_size, epochs=args.epochs, device=device,
+        paths=paths, resume=args.resume, say=say, progress_every=args.progress_every,
+        save_weights_at=tuple(args.save_weights_at),
+        record=new_record(script, fname, args, n_test),
+        sampler=make_sampler(args.sampling, len(train_ids), args.epochs, args.seed, device,
+                             **options))
 
 
 def _autocast(job):

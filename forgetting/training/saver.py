@@ -404,7 +404,8 @@ class RunSaver:
             presentations = self._log_totals(done)[0]
         uniform = len(self.job.train_ids) * done
         share = f" ({presentations / uniform:.2f} of a uniform run's {uniform})" if uniform else ""
-        self.job.say(f"{done} epochs, {presentations} presentations{share}; {seconds:.1f} s")
+        epochs = f"{done} epoch" + ("" if done == 1 else "s")
+        self.job.say(f"{epochs}, {presentations} presentations{share}; {seconds:.1f} s")
 
     def _reload_committed_state(self):
         """The last state known to be on disk, read back from it (None if no epoch finished)."""
