@@ -6,6 +6,8 @@ which prints ``error: <message>`` to stderr and exits with status 2, no tracebac
 """
 import argparse
 import functools
+import os
+import select
 import sys
 
 
@@ -13,14 +15,31 @@ class UsageError(Exception):
     """Bad input (flags, files, environment) that the user can fix; never a bug."""
 
 
+# A closed pipe (`script | head`): the exit status of a program killed by SIGPIPE, as the
+# shell reports `seq 1 100000 | head`'s.
+CLOSED_PIPE_EXIT = 128 + 13
+
+
 def exit_on_usage_error(main):
-    """Decorate a CLI ``main`` so a UsageError becomes one line on stderr and exit code 2, and
-    a Ctrl-C one line and exit code 130, not a traceback."""
+    """Decorate a CLI ``main`` so a UsageError becomes one line on stderr and exit code 2, a
+    Ctrl-C one line and exit code 130, and a reader that closed stdout (``| head``) a quiet
+    exit (CLOSED_PIPE_EXIT), not a traceback."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
         try:
-            return main(*args, **kwargs)
+            result = main(*args, **kwargs)
+            sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+            return result
+        except BrokenPipeError:
+            if not _stdout_reader_gone():
+                raise  # another pipe: a bug to see, not the user's `| head`
+            # Whatever is still buffered cannot be written: point stdout at /dev/null so that
+            # Python's flush at exit does not report the closed pipe again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            sys.exit(CLOSED_PIPE_EXIT)
         except UsageError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
@@ -30,6 +49,16 @@ def exit_on_usage_error(main):
             sys.exit(130)
 
     return wrapped
+
+
+def _stdout_reader_gone():
+    """True when stdout is a pipe whose reading end is closed (poll reports an error on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no fd (replaced stdout), or no poll
+        return False
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -1,4 +1,4 @@
-"""Run the planned commands as Ray tasks: retries, a progress bar, logs, Ctrl-C.
+"""Run the planned commands as Ray tasks: retries, progress, logs, Ctrl-C.
 
 Each run is one Ray task (``--cpus_per_run`` CPUs, ``--gpus_per_run`` GPUs, so Ray packs runs
 onto a machine's cores and GPUs) that starts the training script as a child process in the
@@ -21,10 +21,10 @@ import threading
 from typing import List, Optional
 
 import ray
-from tqdm import tqdm
 
 from forgetting.files.naming import SWEEP_LOG_DIR
 from forgetting.sweep.grid import shell_line
+from forgetting.sweep.progress import SweepProgress
 
 USAGE_EXIT = 2        # the scripts' bad-input exit (forgetting/errors.py): not retried
 STDERR_TAIL = 10      # stderr lines kept for the failure report
@@ -103,7 +103,7 @@ def _worker_lost(err):
 
 
 def _slots(cpus_per_run, gpus_per_run):
-    """How many runs the connected Ray can run at once (for the progress bar: the tasks
+    """How many runs the connected Ray can run at once (for the progress display: the tasks
     beyond that are queued, and Ray does not say which ones run)."""
     have = ray.cluster_resources()
     slots = int(have.get("CPU", 0) // cpus_per_run)
@@ -112,13 +112,14 @@ def _slots(cpus_per_run, gpus_per_run):
     return max(slots, 1)
 
 
-def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
-    """Run every unfinished run of ``runs`` on the connected Ray; a ``SweepResult``."""
+def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress_every=30.0):
+    """Run every unfinished run of ``runs`` on the connected Ray; a ``SweepResult``.
+    ``progress_every``: seconds between progress lines off a terminal (0: no progress)."""
     result = SweepResult()
     slots = _slots(cpus_per_run, gpus_per_run)
     task = ray.remote(run_command).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
                                            max_retries=0)  # retried here, with --resume
-    bar = tqdm(total=len(runs), unit="run", disable=not progress, dynamic_ncols=True)
+    progress = SweepProgress(len(runs), progress_every)
     pending = {}  # ref -> (run, attempt number, argv)
 
     def submit(run, attempt, resume):
@@ -128,13 +129,12 @@ def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
 
     def show():
         running = min(len(pending), slots)
-        bar.set_postfix(done=result.done, skipped=result.skipped, running=running,
-                        queued=len(pending) - running, failed=len(result.failed), refresh=True)
+        progress.show(done=result.done, skipped=result.skipped, failed=len(result.failed),
+                      running=running, queued=len(pending) - running)
 
     for run in runs:
         if run.finished:
             result.skipped += 1
-            bar.update(1)
         else:
             submit(run, 1, resume=run.epochs_done is not None)
     show()
@@ -149,25 +149,23 @@ def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
                     outcome = _worker_lost(err)
                 if outcome.returncode == 0:
                     result.done += 1
-                    bar.update(1)
                 elif outcome.returncode != USAGE_EXIT and attempt <= retries:
                     submit(run, attempt + 1, resume=True)
                 else:
                     result.failed.append(Failure(shell_line(argv), outcome.returncode,
                                                  outcome.stderr_tail, run.log_path))
-                    bar.update(1)
             show()
     except KeyboardInterrupt:
         result.stopped = True
-        _stop(pending, bar)
+        _stop(pending, progress)
     finally:
-        bar.close()
+        progress.close()
     return result
 
 
-def _stop(pending, bar):
+def _stop(pending, progress):
     """Ctrl-C: cancel every task; running ones pass SIGTERM to their run and wait for it."""
-    bar.write("stopping: queued runs are cancelled, running ones get SIGTERM and save their "
+    progress.write("stopping: queued runs are cancelled, running ones get SIGTERM and save their "
               "finished epochs (Ctrl-C again does not speed this up)")
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

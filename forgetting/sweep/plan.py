@@ -4,7 +4,8 @@
 ``check_grid`` refuses axes the script does not have or that the fixed flags already set;
 ``plan_runs`` parses every command with the script's parser, as the script itself will, and
 reads each run's resume state to tell runs to start from runs to continue and finished runs
-to skip (no training process is started to find that out).
+to skip (no training process is started to find that out); ``check_sorting_files`` refuses
+a sorting file the runs to start would not find.
 """
 import dataclasses
 import importlib.util
@@ -12,6 +13,7 @@ import os
 import sys
 from typing import List, Optional
 
+from forgetting.data.selection import sorting_file_path
 from forgetting.errors import UsageError
 from forgetting.files.naming import SCRIPT_FNAME_FLAGS, RunPaths, save_fname, sweep_log_path
 from forgetting.files.resume_scalars import read_scalars
@@ -147,3 +149,16 @@ def plan_runs(script, commands):
         state = RunPaths.for_run(args.output_dir, fname).resume_state
         runs.append(Run(argv, fname, args.output_dir, args.epochs, saved_epochs(state)))
     return runs
+
+
+def check_sorting_files(script, runs):
+    """Refuse, before anything starts, a ``--sorting_file`` that one of ``runs`` would not
+    find: looked up as the script will, from the sweep's working directory (the runs'),
+    once per distinct --input_dir and --sorting_file."""
+    looked_up = set()
+    for run in runs:
+        args = script.parser.parse_args(run.argv[1:])
+        where = (args.input_dir, args.sorting_file)
+        if args.sorting_file != "none" and where not in looked_up:
+            sorting_file_path(*where)
+            looked_up.add(where)
