@@ -40,7 +40,8 @@ def parse_args(argv=None):
             "--sorting_file. Stats-based scores read the runs' *stats_dict.pkl files and are\n"
             "computed per run, then averaged (forgetting: summed, as the ordering script);\n"
             "el2n and grand need the weights that the training scripts save with\n"
-            "--save_weights_at E, taken at --weights_epoch E and averaged over runs."
+            "--save_weights_at E, taken at --weights_epoch E (or each at its own epoch,\n"
+            "--weights_epoch el2n=E1 grand=E2) and averaged over runs."
         ),
         epilog=(
             "scores (direction: which end is easy; 'indices' always lists the easiest first):\n"
@@ -56,8 +57,8 @@ def parse_args(argv=None):
             "      --output_dir cifar10_results --output_name cifar10_aum\n"
             "  python score_examples.py --score el2n --weights_epoch 20 --input_dir cifar10_results \\\n"
             "      --output_dir cifar10_results --output_name cifar10_el2n\n"
-            "  python score_examples.py --compare forgetting aum el2n --weights_epoch 20 \\\n"
-            "      --input_dir cifar10_results"
+            "  python score_examples.py --compare forgetting aum el2n grand \\\n"
+            "      --weights_epoch el2n=20 grand=0 --input_dir cifar10_results"
         ),
     )
     what = parser.add_mutually_exclusive_group(required=True)
@@ -83,10 +84,11 @@ def parse_args(argv=None):
                         help="list every stats file passed over, not only how many")
     parser.add_argument("--include_diverged", action="store_true",
                         help="use runs whose training loss became non-finite (refused by default)")
-    parser.add_argument("--weights_epoch", type=int, metavar="E",
+    parser.add_argument("--weights_epoch", nargs="+", metavar="E|NAME=E",
                         help="el2n/grand: the weights saved after epoch E (--save_weights_at E; "
                              "0 = at initialisation, the paper's choice for grand; the paper "
-                             "takes el2n early, ~20 on CIFAR-10)")
+                             "takes el2n early, ~20 on CIFAR-10); NAME=E takes score NAME at its "
+                             "own epoch, e.g. el2n=20 grand=0 with --compare")
     parser.add_argument("--data_dir", default="/tmp/data",
                         help="el2n/grand: where torchvision's datasets are (default: /tmp/data)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
@@ -105,10 +107,7 @@ def check_args(args, names):
     check_run_selection(args.input_fname_args, args.epochs, args.input_dir)
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch_size must be at least 1, got {args.batch_size}")
-    model_based = [name for name in names if SCORES[name].from_weights]
-    if model_based and args.weights_epoch is None:
-        raise UsageError(f"{' and '.join(model_based)} need --weights_epoch E: the run's weights "
-                         "saved by --save_weights_at E (0 = at initialisation)")
+    args.weights_epochs = weights_epochs(args.weights_epoch, names)
     if args.score is not None:
         for flag in ("output_dir", "output_name"):
             if not getattr(args, flag):
@@ -119,6 +118,45 @@ def check_args(args, names):
         check_output_dir(args.output_dir, "--output_dir")
         return name
     return None
+
+
+def weights_epochs(words, names):
+    """{model-based score of ``names``: its --weights_epoch} from the flag's words: ``E`` for
+    every such score, ``NAME=E`` for one of them (overriding ``E``)."""
+    model_based = [name for name in names if SCORES[name].from_weights]
+    if not model_based:
+        return {}
+    if not words:
+        verb = "needs" if len(model_based) == 1 else "need"
+        raise UsageError(f"{' and '.join(model_based)} {verb} --weights_epoch E: the runs' weights "
+                         "saved by --save_weights_at E (0 = at initialisation)")
+    every, own = None, {}
+    for word in words:
+        name, _, number = word.rpartition("=")
+        try:
+            epoch = int(number)
+        except ValueError:
+            epoch = -1
+        if epoch < 0:
+            raise UsageError(f"--weights_epoch {word}: give an epoch (a whole number, 0 or more) "
+                             "or NAME=EPOCH")
+        if not name:
+            if every is not None:
+                raise UsageError(f"--weights_epoch has two epochs for every score ({every} and "
+                                 f"{epoch}); give one, or NAME=E per score")
+            every = epoch
+        elif name not in model_based:
+            raise UsageError(f"--weights_epoch {word}: {name} is not a weights-based score asked "
+                             f"for here ({', '.join(model_based)})")
+        elif name in own:
+            raise UsageError(f"--weights_epoch gives {name} two epochs ({own[name]} and {epoch})")
+        else:
+            own[name] = epoch
+    missing = [name for name in model_based if name not in own and every is None]
+    if missing:
+        raise UsageError(f"--weights_epoch gives no epoch for {' and '.join(missing)}; add "
+                         f"{missing[0]}=E")
+    return {name: own.get(name, every) for name in model_based}
 
 
 def model_device(args, names):
@@ -153,7 +191,7 @@ def main(argv=None):
     refuse_diverged(runs, args.include_diverged)
     epochs = epochs_of(runs, args.epochs, say=print)
     paths = [run.path for run in runs]
-    ids, values = score_runs(paths, names, epochs, args.weights_epoch, device,
+    ids, values = score_runs(paths, names, epochs, args.weights_epochs, device,
                              args.data_dir, args.batch_size)
     if args.compare:
         print_comparison(ids, values, names, len(paths))

@@ -2,23 +2,24 @@
 """Run a grid of training runs on Ray, skipping finished runs and continuing unfinished ones.
 
     python sweep.py --grid seed=1,2,3 remove_n=0:59000:1000 keep_lowest_n=0,-1 --workers 2 -- \\
-        run_mnist.py --dataset mnist --sorting_file mnist_sorted --input_dir mnist_results \\
-        --output_dir mnist_results
+        run_mnist.py --dataset mnist --no_dropout --sorting_file mnist_sorted \\
+        --input_dir mnist_results --output_dir mnist_results
 
 Each grid point runs the command a shell loop would (the flags after ``--`` then one
 ``--axis value`` per axis), plus ``--threads`` (from --cpus_per_run), ``--resume`` and
 ``--no_extend`` (unless --extend); so its files are those of the same command run by hand.
 A run whose record has other --epochs than the sweep's is refused before anything starts,
-unless --extend. See README, "Sweeps".
+unless --extend. Without --address the sweep starts a Ray of its own, whatever else
+runs on the machine (forgetting/sweep/connect.py). See README, "Sweeps".
 """
-import logging
 import os
 import sys
 import time
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
+from forgetting.sweep.connect import CONNECT_TIMEOUT_S, start_ray as connect_ray
 from forgetting.sweep.grid import expand, parse_grid
-from forgetting.sweep.plan import check_grid, epoch_refusals, load_script, plan_runs
+from forgetting.sweep.plan import check_grid, check_sorting_files, epoch_refusals, load_script, plan_runs
 
 
 def build_parser():
@@ -48,7 +49,12 @@ def build_parser():
                         help="CPUs of the local Ray started for this sweep (default: this "
                              "machine's cores); not with --address")
     parser.add_argument("--address", default=None, metavar="HOST:PORT",
-                        help="join a running Ray cluster (ray start --head) instead, or 'auto'")
+                        help="join a running Ray cluster (ray start --head) instead, or 'auto' "
+                             "(the one RAY_ADDRESS or this host's last ray start names); without "
+                             "it the sweep starts its own Ray whatever else runs here")
+    parser.add_argument("--connect_timeout", type=float, default=None, metavar="SECONDS",
+                        help="with --address: how long to wait for the cluster to answer and "
+                             f"accept the sweep before giving up (default: {CONNECT_TIMEOUT_S:g})")
     parser.add_argument("--cpus_per_run", type=int, default=1,
                         help="CPUs Ray reserves for each run, passed on as --threads (default: 1)")
     parser.add_argument("--gpus_per_run", type=float, default=0,
@@ -57,7 +63,11 @@ def build_parser():
     parser.add_argument("--retries", type=int, default=2,
                         help="attempts again, with --resume, after a run fails; bad-input exits "
                              "(2) are not retried (default: 2)")
-    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    parser.add_argument("--progress_every", type=float, default=30.0, metavar="SECONDS",
+                        help="progress on stderr: a bar when stderr is a terminal, else at most "
+                             "one line every SECONDS (default: 30); 0 shows none")
+    parser.add_argument("--no_progress", action="store_true",
+                        help="no progress bar or lines (as --progress_every 0)")
     return parser
 
 
@@ -82,6 +92,16 @@ def check_flags(args):
     for name, least in (("cpus_per_run", 1), ("retries", 0), ("gpus_per_run", 0)):
         if getattr(args, name) < least:
             raise UsageError(f"--{name} is {getattr(args, name)}; it must be at least {least}")
+    if not args.progress_every >= 0:  # also refuses nan
+        raise UsageError(f"--progress_every is {args.progress_every}; it must be 0 (none) or more "
+                         "seconds")
+    if args.connect_timeout is not None:
+        if args.address is None:
+            raise UsageError("--connect_timeout bounds joining a cluster with --address; the "
+                             "sweep's own local Ray has no wait to bound, so drop it")
+        if not args.connect_timeout > 0:  # also refuses nan
+            raise UsageError(f"--connect_timeout is {args.connect_timeout}; give a number of "
+                             "seconds above 0")
     if args.workers is not None:
         if args.address is not None:
             raise UsageError("--workers sizes the local Ray; with --address the cluster's own "
@@ -92,18 +112,10 @@ def check_flags(args):
 
 
 def start_ray(args):
-    """Join the cluster at --address, or start a local Ray with --workers CPUs."""
-    import ray  # only a sweep that runs something pays for importing Ray
-
-    quiet = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-    if args.address is not None:
-        try:
-            ray.init(address=args.address, **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise UsageError(f"could not join the Ray cluster at {args.address} ({err}); start it "
-                             "with ray start --head, or drop --address") from None
-    else:
-        ray.init(num_cpus=args.workers or os.cpu_count(), **quiet)
+    """Join the cluster at --address, or start the sweep's own local Ray with --workers CPUs;
+    refuse a cluster too small for one run."""
+    ray = connect_ray(args.address, args.workers,
+                      CONNECT_TIMEOUT_S if args.connect_timeout is None else args.connect_timeout)
     have = ray.cluster_resources()
     for resource, need in (("CPU", args.cpus_per_run), ("GPU", args.gpus_per_run)):
         if need > have.get(resource, 0):
@@ -154,13 +166,14 @@ def main(argv=None):
     if not unfinished:
         print(f"all {len(runs)} runs have finished their epochs; nothing to run", file=sys.stderr)
         return
+    check_sorting_files(script, unfinished)
 
     ray = start_ray(args)
     from forgetting.sweep.execute import run_sweep
 
     try:
         result = run_sweep(runs, args.cpus_per_run, args.gpus_per_run, args.retries, os.getcwd(),
-                           progress=not args.no_progress)
+                           progress_every=0 if args.no_progress else args.progress_every)
     finally:
         ray.shutdown()
     report(result, runs, time.perf_counter() - started)

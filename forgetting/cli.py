@@ -21,8 +21,10 @@ def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
     parser.add_argument("--seed", type=int, default=1, metavar="S",
                         help="random seed (default: 1); in the file name")
     parser.add_argument("--sorting_file", default="none",
-                        help="sorting file written by order_examples_by_forgetting.py, read from "
-                             "--input_dir (with or without .pkl), or 'none' (default); in the file name")
+                        help="sorting file written by order_examples_by_forgetting.py: a name "
+                             "in --input_dir (with or without .pkl), or a path to the file; or "
+                             "'none' (default); in the file name (a path by its file's name "
+                             "without .pkl)")
     parser.add_argument("--remove_n", type=int, default=0,
                         help="number of examples to remove (default: 0); in the file name")
     parser.add_argument("--keep_lowest_n", type=int, default=0,

@@ -7,6 +7,8 @@ subclass may name another ``exit_status``: forgetting/files/run_lock.py ``RunHel
 """
 import argparse
 import functools
+import os
+import select
 import sys
 
 
@@ -16,14 +18,31 @@ class UsageError(Exception):
     exit_status = 2
 
 
+# A closed pipe (`script | head`): the exit status of a program killed by SIGPIPE, as the
+# shell reports `seq 1 100000 | head`'s.
+CLOSED_PIPE_EXIT = 128 + 13
+
+
 def exit_on_usage_error(main):
     """Decorate a CLI ``main`` so a UsageError becomes one line on stderr and its exit status
-    (2), and a Ctrl-C one line and exit code 130, not a traceback."""
+    (2), a Ctrl-C one line and exit code 130, and a reader that closed stdout (``| head``) a
+    quiet exit (CLOSED_PIPE_EXIT), not a traceback."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
         try:
-            return main(*args, **kwargs)
+            result = main(*args, **kwargs)
+            sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+            return result
+        except BrokenPipeError:
+            if not _stdout_reader_gone():
+                raise  # another pipe: a bug to see, not the user's `| head`
+            # Whatever is still buffered cannot be written: point stdout at /dev/null so that
+            # Python's flush at exit does not report the closed pipe again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            sys.exit(CLOSED_PIPE_EXIT)
         except UsageError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(err.exit_status)
@@ -33,6 +52,16 @@ def exit_on_usage_error(main):
             sys.exit(130)
 
     return wrapped
+
+
+def _stdout_reader_gone():
+    """True when stdout is a pipe whose reading end is closed (poll reports an error on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no fd (replaced stdout), or no poll
+        return False
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -69,6 +69,19 @@ def run_script(script, *args, cwd=REPO, must_succeed=False):
     return result
 
 
+def run_into_closed_pipe(script, *args, lines_read=0, cwd=REPO):
+    """``python <script> args... | head -n lines_read``: the child's stdout is read for
+    ``lines_read`` lines, then closed while the child runs. (exit code, lines read, stderr)."""
+    child = subprocess.Popen([PYTHON, os.path.join(REPO, script), *map(str, args)], cwd=cwd,
+                             env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    lines = [child.stdout.readline() for _ in range(lines_read)]
+    child.stdout.close()
+    err = child.stderr.read()
+    child.wait(timeout=TIMEOUT)
+    return child.returncode, lines, err
+
+
 def start(args, script="run_mnist.py"):
     """A training script as a child process of its own (signals hit it as on a cluster)."""
     return subprocess.Popen([PYTHON, script, *map(str, args)], cwd=REPO, env=cli_env(),

@@ -16,7 +16,8 @@ from forgetting.files.naming import (CIFAR_FNAME_FLAGS, FNAME_FLAG_TYPES, MNIST_
                                      parse_save_fname, save_fname)
 from forgetting.sweep.results import RESULT_COLUMNS, collect, read_results, summarize
 from forgetting.training.resume_state import load_state, save_state
-from helpers import assert_one_line_error, call_main, run_script
+from forgetting.errors import CLOSED_PIPE_EXIT
+from helpers import assert_one_line_error, call_main, run_into_closed_pipe, run_script
 from run_files import mnist_fname, write_run
 from strategies import damaged
 
@@ -280,3 +281,12 @@ def test_a_crafted_resume_state_cannot_run_code(tmp_path):
     row = collect(tmp_path, epochs=1).iloc[0]
     assert not row["finished"] and "resume state unreadable" in row["problem"]
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_reader_that_closed_the_pipe_ends_it_quietly(tmp_path):
+    # `collect_results.py ... | head`, the reader gone before the first line
+    write_run(tmp_path / "runs", mnist_fname(seed=1), [50.0, 60.0])
+    code, _, err = run_into_closed_pipe("collect_results.py", "--input_dir", tmp_path / "runs",
+                                        "--epochs", 2, "--output", tmp_path / "r.csv")
+    assert (code, err) == (CLOSED_PIPE_EXIT, "")
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 1  # the table was written before the summary

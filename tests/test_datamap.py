@@ -60,3 +60,21 @@ def test_datamap_without_matching_runs_is_refused(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith("error: No input files found")
     assert not (tmp_path / "figs").exists()
+
+
+def test_region_names_are_drawn_under_the_points_they_share_a_corner_with():
+    # hard-to-learn examples (low confidence, low variability) fill the bottom-left corner,
+    # where the "hard-to-learn" name sits
+    n = 200
+    fig = datamap.datamap_figure(np.full(n, 0.01), np.linspace(0.0, 0.05, n), np.zeros(n), "t")
+    ax = fig.axes[0]
+    (points,) = ax.collections
+    fig.canvas.draw()
+    drawn_at = ax.transData.transform(np.column_stack(points.get_offsets().T))
+    names = {text.get_text(): text for text in ax.texts}
+    assert set(names) == {"easy-to-learn", "hard-to-learn", "ambiguous"}
+    box = names["hard-to-learn"].get_bbox_patch().get_window_extent()
+    inside = [box.contains(x, y) for x, y in drawn_at]
+    assert any(inside)  # the name does share the corner with points
+    for text in names.values():
+        assert text.get_zorder() < points.get_zorder()  # and is drawn first, under them

@@ -156,6 +156,8 @@ def test_histogram_fractions_and_the_unforgettable_share(sorting_files):
      "No runs found"),
     (["window", "--results", "{csv}", "--remove_n", "7", "--output", "f.png"],
      "no finished run removes a window of --remove_n 7"),
+    (["window", "--results", "{csv}", "--remove_n", "20", "--output", "f.png"],
+     "at one start only (--keep_lowest_n 0)"),
     (["removal", "--output", "f.png"], "one of the arguments --results --input_dir"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_file(args, needle, sweep_dir, results_csv,

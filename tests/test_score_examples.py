@@ -309,6 +309,21 @@ def histories_in(runs_dir):
              if not isinstance(k, str)} for seed in (1, 2)]
 
 
+def test_compare_takes_el2n_and_grand_each_at_its_own_epoch(runs, tmp_path):
+    res = python("score_examples.py", "--compare", "el2n", "grand", "--weights_epoch", "el2n=2",
+                 "grand=0", "--device", "cpu", "--input_dir", runs, "--epochs", EPOCHS)
+    assert res.returncode == 0, res.stderr
+    header, el2n_row = res.stdout.splitlines()[-3:-1]
+    assert header.split() == ["el2n", "grand"] and el2n_row.split()[0] == "el2n"
+    files = {name: score(runs, tmp_path, name, "--weights_epoch", epoch, "--device", "cpu")
+             for name, epoch in (("el2n", 2), ("grand", 0))}
+    by_id = {name: dict(zip(f["indices"].tolist(), f[name].tolist())) for name, f in files.items()}
+    ids = sorted(by_id["el2n"])
+    expected = spearman([by_id["el2n"][i] for i in ids], [by_id["grand"][i] for i in ids])
+    assert float(el2n_row.split()[2]) == pytest.approx(expected, abs=1e-3)
+    assert abs(expected) < 0.999  # the two epochs' weights differ, so their orders do
+
+
 # ------------------------------------------------------------ refusals
 
 def assert_refused(res, *needles):
@@ -324,9 +339,16 @@ def test_refusals(runs, tmp_path):
     out = tmp_path / "out"
     common = ["--input_dir", runs, "--output_dir", out, "--output_name", "x"]
     assert_refused(python("score_examples.py", "--score", "loss_rank", *common), "loss_rank")
-    assert_refused(python("score_examples.py", "--score", "el2n", *common), "--weights_epoch")
+    assert_refused(python("score_examples.py", "--score", "el2n", *common),
+                   "el2n needs --weights_epoch E")
+    assert_refused(python("score_examples.py", "--compare", "el2n", "grand", *common[:2]),
+                   "el2n and grand need --weights_epoch E")
     assert_refused(python("score_examples.py", "--score", "grand", "--weights_epoch", 3, *common),
-                   run_name(1), "--save_weights_at 3")
+                   run_name(1), "saved epochs 0, 2", "--save_weights_at 3")
+    assert_refused(python("score_examples.py", "--compare", "el2n", "grand", "--weights_epoch",
+                          "el2n=2", *common[:2]), "no epoch for grand", "grand=E")
+    assert_refused(python("score_examples.py", "--compare", "el2n", "aum", "--weights_epoch",
+                          "aum=2", *common[:2]), "aum is not a weights-based score")
     assert_refused(python("score_examples.py", "--score", "aum", *common[:2], "--input_fname_args",
                           "seed", 7, *common[2:]), "No input files found")
     assert_refused(python("score_examples.py", "--score", "aum", "--ties_seed", 2, *common),

@@ -1,13 +1,17 @@
 """Which ids train (SPEC section 3): the sorted removal window, random removal, the sorting
 file lookup, and every refusal of a bad sorting file or bad removal flags."""
+import os
 import pickle
 
 import numpy as np
 import pytest
 
+import argparse
+
 from forgetting.data.selection import (check_removal_flags, say_kept_per_class, select_train_ids,
                                        sorting_file_path)
 from forgetting.errors import UsageError
+from forgetting.files.naming import MNIST_FNAME_FLAGS, save_fname
 from helpers import dump_pickle
 from pickles import sorting_dict
 
@@ -162,6 +166,51 @@ def test_pkl_name_wins_over_the_bare_name(tmp_path, sorted_ids):
     write_sorting_file(tmp_path / "x", sorted_ids[::-1].copy())
     assert sorting_file_path(str(tmp_path), "x") == str(tmp_path / "x.pkl")
     assert select(tmp_path, "x", 3, 0)[0].tolist() == sorted(set(range(N)) - set(sorted_ids[:3].tolist()))
+
+
+def mnist_name(sorting_file):
+    args = argparse.Namespace(dataset="mnist", no_dropout=True, seed=1, sorting_file=sorting_file,
+                              remove_n=5, keep_lowest_n=0)
+    return save_fname(args, MNIST_FNAME_FLAGS)
+
+
+def test_a_path_is_read_as_given_and_the_run_named_by_the_files_name(tmp_path, monkeypatch,
+                                                                     sorted_ids):
+    (tmp_path / "results").mkdir()
+    write_sorting_file(tmp_path / "results" / "srt.pkl", sorted_ids)
+    monkeypatch.chdir(tmp_path)
+    by_name = select(tmp_path / "results", "srt", 5, 0)[0].tolist()  # the original's usage
+    assert by_name == sorted(set(range(N)) - set(sorted_ids[:5].tolist()))
+    for given in ("results/srt.pkl", "results/srt", "./results/srt.pkl",
+                  str(tmp_path / "results" / "srt.pkl"), str(tmp_path / "results" / "srt")):
+        # --input_dir is the scripts' default, where no such file is
+        assert os.path.samefile(sorting_file_path("mnist_results/", given), "results/srt.pkl")
+        assert select("mnist_results/", given, 5, 0)[0].tolist() == by_name
+        assert mnist_name(given) == mnist_name("srt") == (
+            "dataset_mnist__no_dropout_True__seed_1__sorting_file_srt__remove_n_5__keep_lowest_n_0")
+
+
+def test_plain_names_keep_the_originals_lookup_and_file_names(tmp_path, monkeypatch, sorted_ids):
+    # a same-named file in the working directory does not displace the original's lookup
+    (tmp_path / "input").mkdir()
+    write_sorting_file(tmp_path / "input" / "x.pkl", sorted_ids)
+    write_sorting_file(tmp_path / "x.pkl", sorted_ids[::-1].copy())
+    monkeypatch.chdir(tmp_path)
+    assert sorting_file_path("input", "x") == os.path.join("input", "x.pkl")
+    assert sorting_file_path("input", "x.pkl") == os.path.join("input", "x.pkl")
+    assert sorting_file_path("elsewhere", "x") == "x.pkl"  # only when the original finds none
+    assert mnist_name("x").endswith("__sorting_file_x__remove_n_5__keep_lowest_n_0")
+    assert mnist_name("x.pkl").endswith("__sorting_file_x.pkl__remove_n_5__keep_lowest_n_0")
+    assert mnist_name("none").endswith("__sorting_file_none__remove_n_5__keep_lowest_n_0")
+
+
+def test_a_missing_path_names_every_path_tried(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    message = refused("mnist_results/", "results/srt.pkl")
+    assert "not found" in message
+    for tried in ("results/srt.pkl", "results/srt.pkl.pkl", "mnist_results/results/srt.pkl.pkl",
+                  "mnist_results/results/srt.pkl"):
+        assert tried + "," in message or tried + ";" in message, message
 
 
 # ----------------------------------------------------------------------------- refusals

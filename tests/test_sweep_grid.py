@@ -12,7 +12,8 @@ import pytest
 
 import sweep
 from forgetting.sweep.grid import seq_range
-from helpers import REPO, assert_one_line_error, call_main
+from forgetting.errors import CLOSED_PIPE_EXIT
+from helpers import REPO, assert_one_line_error, call_main, run_into_closed_pipe
 
 
 def dry_run(argv, cwd=REPO):
@@ -104,8 +105,31 @@ def test_bad_grids_are_refused_before_anything_starts(tmp_path, grid, command, n
 def test_sweep_flags_are_checked(tmp_path):
     for argv, needle in ((["--workers", "1", "--cpus_per_run", "2"], "--workers 1"),
                          (["--workers", "2", "--address", "auto"], "--address"),
-                         (["--retries", "-1"], "--retries"), (["--dry_run"], "no training command")):
+                         (["--retries", "-1"], "--retries"), (["--dry_run"], "no training command"),
+                         (["--connect_timeout", "5"], "--connect_timeout bounds joining"),
+                         (["--address", "auto", "--connect_timeout", "0"], "--connect_timeout is 0"),
+                         (["--progress_every", "-1"], "--progress_every is -1")):
         tail = [] if argv == ["--dry_run"] else ["--", "run_mnist.py", "--output_dir", str(tmp_path)]
         code, _, err = call_main(sweep.main, [*argv, *tail])
         assert_one_line_error(code, err, needle)
 
+
+
+def test_a_missing_sorting_file_is_refused_before_ray_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "start_ray", lambda args: pytest.fail("the sweep started Ray"))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = call_main(sweep.main, [
+        "--grid", "seed=1,2", "--", os.path.join(REPO, "run_mnist.py"), "--sorting_file", "absent",
+        "--input_dir", "in", "--output_dir", "out"])
+    assert_one_line_error(code, err, "sorting file not found", "--sorting_file absent",
+                          os.path.join("in", "absent.pkl"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_dry_run_into_a_closed_pipe_ends_quietly(tmp_path):
+    # `sweep.py --dry_run ... | head -1`, with more lines than a pipe holds
+    code, lines, err = run_into_closed_pipe(
+        "sweep.py", "--dry_run", "--grid", "seed=1:3000:1", "--", "run_mnist.py",
+        "--output_dir", tmp_path, lines_read=1)
+    assert lines == [f"python run_mnist.py --output_dir {tmp_path} --seed 1\n"]
+    assert (code, err) == (CLOSED_PIPE_EXIT, "")

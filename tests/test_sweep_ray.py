@@ -3,30 +3,37 @@ kill -9 and resume, retries, runs held by another process, two sweeps over one g
 
 One local Ray for the whole module (started here, 2 CPUs); each sweep is a real
 ``python sweep.py --address ...`` that joins it, as a sweep joins a cluster; sweeps that
-start nothing (dry runs, refusals) run in this process. The runs are mnist_5k, 1-3 epochs.
+start nothing (dry runs, refusals) run in this process. The runs are mnist_5k, 1-3 epochs. The
+last tests start the sweep's own Ray beside another one, and join addresses where no Ray
+answers.
 """
+import glob
 import logging
 import os
+import re
 import shlex
+import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 import textwrap
+import threading
+import time
+import types
 
 import pytest
 
+import sweep as sweep_script
 from forgetting.files.naming import RunPaths, lock_path, sweep_log_path
 from forgetting.files.run_lock import hold_run_lock
 from forgetting.files.run_record import read_record
 from forgetting.sweep.plan import saved_epochs
-from helpers import (PYTHON, REPO, TIMEOUT, assert_same_files, call_main, mnist_fname,
-                     snapshot, wait_for)
-
-import sweep as sweep_script
-
-pytestmark = pytest.mark.slow  # starts Ray and sweeps
+from helpers import (PYTHON, REPO, TIMEOUT, assert_one_line_error, assert_same_files, call_main,
+                     cli_env, mnist_fname, snapshot, wait_for)
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # Ray clusters and training processes
 
 SMALL = ["--dataset", "mnist_5k", "--remove_n", "3000", "--no_cuda"]
 
@@ -271,3 +278,153 @@ def test_two_sweeps_over_one_grid_train_each_run_once(address, tmp_path):
         assert epoch_lines(out, fname) == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]  # once each
         assert read_record(RunPaths.for_run(str(out), fname).record)["finished"]
     assert not (out / "replaced").exists()
+
+
+# ------------------------------------------------------------ its own Ray beside another one
+
+@pytest.fixture
+def other_ray():
+    """Someone else's Ray on this machine, as ``ray start --head`` leaves it: its address in
+    RAY_ADDRESS and in the host's ray_current_cluster file. A temp dir of its own (TMPDIR, short
+    for Ray's socket paths) stands for the host's /tmp, so no other Ray here sees it; stopped
+    by killing its process group (``ray stop`` would stop every Ray on the machine)."""
+    temp = tempfile.mkdtemp(prefix="ray2_", dir="/tmp")
+    env = {**cli_env(), "TMPDIR": temp}
+    env.pop("RAY_AUTH_MODE", None)  # set in this process by the module's ray.init: as a user has it
+    head = subprocess.Popen(
+        [os.path.join(os.path.dirname(PYTHON), "ray"), "start", "--head", "--port=0",
+         "--num-cpus=1", "--include-dashboard=false", "--disable-usage-stats", "--block"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    address_file = os.path.join(temp, "ray", "ray_current_cluster")
+    try:
+        wait_for(lambda: head.poll() is not None or os.path.isfile(address_file),
+                 what="the other Ray's address file")
+        assert head.poll() is None, "ray start --head failed"
+        time.sleep(1)  # written once the head is up; let it finish writing
+        address = open(address_file).read().strip()
+        yield types.SimpleNamespace(env={**env, "RAY_ADDRESS": address}, head=head,
+                                    sessions=lambda: glob.glob(os.path.join(temp, "ray", "session_2*")))
+    finally:
+        _stop_group(head)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _stop_group(leader, grace_s=20):
+    """SIGTERM to ``leader``'s process group, SIGKILL after ``grace_s``; wait until it is empty."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 30)):
+        try:
+            os.killpg(leader.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            leader.wait(timeout=wait_s)  # reap it: a zombie stays in the group
+        except subprocess.TimeoutExpired:
+            continue
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(leader.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+
+
+def test_beside_another_ray_the_sweep_starts_its_own_and_joins_it_only_with_address_auto(
+        other_ray, tmp_path):
+    command = ["run_mnist.py", *SMALL, "--epochs", "1", "--output_dir", str(tmp_path / "out")]
+    before = len(other_ray.sessions())
+    started = time.monotonic()
+    own = subprocess.run([PYTHON, "sweep.py", "--workers", "1", "--progress_every", "1", "--grid",
+                          "seed=1", "--", *command], cwd=REPO, env=other_ray.env,
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    took = time.monotonic() - started
+    assert own.returncode == 0, own.stderr
+    assert len(other_ray.sessions()) == before + 1  # a Ray of its own, beside the other
+    assert other_ray.head.poll() is None            # which still runs
+    # the terminal hygiene of a sweep whose stderr is a pipe: no token warning, no bar
+    assert "Token authentication" not in own.stderr and "WARNING" not in own.stderr
+    assert "\r" not in own.stderr and "Traceback" not in own.stderr
+    *progress, summary = own.stderr.splitlines()
+    assert summary.startswith("1 runs: 1 done, 0 skipped (finished), 0 failed, 0 not run")
+    assert len(progress) <= took + 1
+    for line in progress:
+        assert re.fullmatch(r"sweep: [01]/1 runs ended \([01] done, 0 skipped, 0 failed\); "
+                            r"[01] running, 0 queued; \d+ s", line), line
+
+    # Ray sends its token to an address from RAY_ADDRESS only when told to
+    joined = subprocess.run([PYTHON, "sweep.py", "--address", "auto", "--no_progress", "--grid",
+                             "seed=2", "--", *command], cwd=REPO,
+                            env={**other_ray.env, "RAY_AUTH_MODE": "token"},
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert joined.returncode == 0, joined.stderr
+    assert "1 runs: 1 done" in joined.stderr, joined.stderr
+    assert len(other_ray.sessions()) == before + 1  # joined RAY_ADDRESS's Ray: no new one
+
+
+# ------------------------------------------------------------ joining: bounded, interruptible
+
+def test_an_address_where_nothing_listens_is_one_line_after_connect_timeout(tmp_path):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    code, _, err = call_main(sweep_script.main, [
+        "--address", f"127.0.0.1:{port}", "--connect_timeout", "2", "--grid", "seed=1", "--",
+        os.path.join(REPO, "run_mnist.py"), "--output_dir", tmp_path / "out"])
+    assert 2 <= time.monotonic() - started < 60
+    assert_one_line_error(code, err, f"nothing answers at 127.0.0.1:{port}", "after 2 s",
+                          "ray start --head", "--connect_timeout")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def not_ray():
+    """A port that accepts connections and never answers (Ray's client keeps retrying on it);
+    the connections accepted so far."""
+    server = socket.create_server(("", 0))
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:  # closed
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1], accepted
+    server.close()
+    for connection in accepted:
+        connection.close()
+
+
+@pytest.mark.parametrize("end", ["ctrl-c", "deadline"])
+def test_joining_where_ray_does_not_answer_ends_on_ctrl_c_or_the_deadline(not_ray, tmp_path, end):
+    port, accepted = not_ray
+    argv = [PYTHON, "sweep.py", "--address", f"127.0.0.1:{port}", "--connect_timeout",
+            "300" if end == "ctrl-c" else "3", "--grid", "seed=1", "--", "run_mnist.py",
+            "--output_dir", str(tmp_path / "out")]
+    # a caught SIGINT here is a default one in the child (as a shell's foreground job)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        joining = subprocess.Popen(argv, cwd=REPO, env=cli_env(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if end == "ctrl-c":
+        # the sweep's own probe, then Ray's client: Ray is inside its C++ retry loop
+        wait_for(lambda: len(accepted) >= 2 or joining.poll() is not None, what="Ray dialling")
+        time.sleep(1)
+        joining.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+    _, err = joining.communicate(timeout=TIMEOUT)
+    if end == "ctrl-c":
+        assert time.monotonic() - sent < 10
+        assert joining.returncode == 130, err
+        (line,) = err.splitlines()
+        assert line.startswith("interrupted while joining the Ray cluster at ")
+        assert line.endswith(f":{port}; nothing was started")
+    else:
+        assert_one_line_error(joining.returncode, err, f"something answers at 127.0.0.1:{port}",
+                              "no Ray cluster joined within 3 s", "--connect_timeout")
+    assert not (tmp_path / "out").exists()

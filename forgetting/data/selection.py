@@ -13,16 +13,28 @@ from forgetting.files import safe_pickle
 from forgetting.errors import UsageError
 
 
+def sorting_file_candidates(input_dir, sorting_file):
+    """The paths ``--sorting_file`` may mean, in the order they are tried.
+
+    A plain name (no directory part) is the original's: ``<input_dir>/<name>.pkl``, then
+    ``<input_dir>/<name>``; then the name as given, relative to the working directory, bare
+    and with ``.pkl``. A path (a directory part, or absolute) is tried as given first (bare,
+    then with ``.pkl``), then under ``input_dir`` as the original would.
+    """
+    original = [os.path.join(input_dir, sorting_file) + ".pkl", os.path.join(input_dir, sorting_file)]
+    as_given = [sorting_file, sorting_file + ".pkl"]
+    plain = not os.path.dirname(sorting_file)
+    return list(dict.fromkeys(original + as_given if plain else as_given + original))
+
+
 def sorting_file_path(input_dir, sorting_file):
-    """``<input_dir>/<sorting_file>.pkl``, or ``<input_dir>/<sorting_file>`` if only that exists."""
-    with_pkl = os.path.join(input_dir, sorting_file) + ".pkl"
-    if os.path.isfile(with_pkl):
-        return with_pkl
-    bare = os.path.join(input_dir, sorting_file)
-    if os.path.isfile(bare):
-        return bare
+    """The first of ``sorting_file_candidates`` that is a file, or a UsageError naming them all."""
+    candidates = sorting_file_candidates(input_dir, sorting_file)
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
     raise UsageError(
-        f"sorting file not found: neither {with_pkl} nor {bare} exists; "
+        f"sorting file not found: --sorting_file {sorting_file} is none of {', '.join(candidates)}; "
         "check --input_dir and --sorting_file (or run order_examples_by_forgetting.py first)")
 
 

@@ -83,10 +83,25 @@ def optional_fname_flags(args):
                                  if getattr(args, name) != SAMPLING_DEFAULTS[name])
 
 
+def sorting_file_name(sorting_file):
+    """What a run's file name says for ``--sorting_file``: a plain name as given (the
+    original's usage, its file names unchanged); for a path, the file's name without ``.pkl``,
+    as the plain name of that file would be (a '/' cannot be part of a file name)."""
+    if not os.path.dirname(sorting_file):
+        return sorting_file
+    name = os.path.basename(sorting_file)
+    return name[:-len(".pkl")] if name.endswith(".pkl") else name
+
+
 def save_fname(args, flags):
     """The run's base file name from the parsed ``args`` namespace and the ordered ``flags``
-    (the original's), followed by ``optional_fname_flags(args)``."""
-    return "__".join(f"{name}_{getattr(args, name)}" for name in flags + optional_fname_flags(args))
+    (the original's), followed by ``optional_fname_flags(args)``; each value is ``str()`` of
+    the parsed one, but a ``--sorting_file`` path is named by ``sorting_file_name``."""
+    def value(name):
+        parsed = getattr(args, name)
+        return sorting_file_name(parsed) if name == "sorting_file" else parsed
+
+    return "__".join(f"{name}_{value(name)}" for name in flags + optional_fname_flags(args))
 
 
 def check_name_fits(output_dir, fname):

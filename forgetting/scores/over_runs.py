@@ -13,35 +13,49 @@ import os
 import numpy as np
 
 from forgetting.errors import UsageError
-from forgetting.files.naming import weights_for_stats
+from forgetting.files.naming import (STATS_SUFFIX, WEIGHTS_PATTERN, RunPaths,
+                                     weights_for_stats)
 from forgetting.scores.catalog import SCORES
 from forgetting.scores.stats_arrays import load_run_arrays
 
 
 def weights_paths(paths, epoch):
-    """The weights file of epoch ``epoch`` of every run; refuses (naming the run and the flag
-    that writes it) before any work when one is missing."""
+    """The weights file of epoch ``epoch`` of every run; refuses (naming the run, the epochs it
+    saved and the flag that writes them) before any work when one is missing."""
     found = []
     for path in paths:
         weights = weights_for_stats(path, epoch)
-        if weights is None or not os.path.isfile(weights):
-            raise UsageError(
-                f"{path}: no saved weights for epoch {epoch} ({weights or 'its name does not end in __stats_dict.pkl'} "
-                f"is missing); train the run with --save_weights_at {epoch}, or pick an epoch it "
-                "saved with --weights_epoch")
+        if weights is None:
+            raise UsageError(f"{path}: its name does not end in {STATS_SUFFIX}, so it has no saved "
+                             "weights to find; el2n and grand need runs of the training scripts")
+        if not os.path.isfile(weights):
+            saved = saved_weights_epochs(path)
+            instead = (f"it saved epochs {', '.join(map(str, saved))}: pick one with --weights_epoch"
+                       if saved else "it saved no weights")
+            raise UsageError(f"{path}: no saved weights for epoch {epoch} ({weights} is missing); "
+                             f"{instead}, or train the run with --save_weights_at {epoch}")
         found.append(weights)
     return found
 
 
-class _ModelScorer:
-    """The model-based scores of each run (imports torch and the networks on first use)."""
+def saved_weights_epochs(stats_path):
+    """The epochs whose weights the run of ``stats_path`` saved, ascending."""
+    directory, name = os.path.split(stats_path[:-len(STATS_SUFFIX)])
+    files = RunPaths.for_run(directory, name).existing_weights()
+    return sorted(int(WEIGHTS_PATTERN.fullmatch(os.path.basename(f)[len(name):]).group(1))
+                  for f in files)
 
-    def __init__(self, scores, device, data_dir, batch_size):
-        from forgetting.scores.saved_run import DatasetCache, load_scoring_run
+
+class _ModelScorer:
+    """The model-based scores of each run from one weights file of it (imports torch and the
+    networks on first use); ``datasets``: a ``DatasetCache`` the scorers may share."""
+
+    def __init__(self, scores, device, datasets, batch_size):
+        from forgetting.scores.saved_run import load_scoring_run
 
         self.functions = {s.name: getattr(importlib.import_module(f"forgetting.scores.{s.from_weights}"),
                                           f"{s.from_weights}_scores") for s in scores}
-        self.load, self.datasets = load_scoring_run, DatasetCache(data_dir)
+        self.load, self.datasets = load_scoring_run, datasets
         self.device, self.batch_size, self.dataset = device, batch_size, None
 
     def __call__(self, weights_path):
@@ -59,19 +73,29 @@ class _ModelScorer:
         return run.ids[order], values
 
 
-def score_runs(paths, names, epochs, weights_epoch=None, device=None, data_dir=None,
+def score_runs(paths, names, epochs, weights_epochs=None, device=None, data_dir=None,
                batch_size=None):
     """``(ids, {name: per-example values over the runs})``, ids ascending.
 
     ``names``: scores from ``SCORES``; ``epochs``: the first presentations the stats-based
-    scores consider; ``weights_epoch``, ``device``, ``data_dir``, ``batch_size``: for the
-    model-based ones. Every refusal that needs no reading comes before any work.
+    scores consider; ``weights_epochs`` ({name: the epoch whose saved weights it is taken
+    at}), ``device``, ``data_dir``, ``batch_size``: for the model-based ones. Every refusal
+    that needs no reading comes before any work.
     """
     scores = [SCORES[name] for name in names]
     stats_scores = [s for s in scores if s.from_stats is not None]
     model_scores = [s for s in scores if s.from_weights is not None]
-    weights = weights_paths(paths, weights_epoch) if model_scores else None
-    model_scorer = _ModelScorer(model_scores, device, data_dir, batch_size) if model_scores else None
+    at_epoch = {}  # epoch -> the model-based scores taken at it (each run's file read once)
+    for s in model_scores:
+        at_epoch.setdefault(weights_epochs[s.name], []).append(s)
+    weights = {epoch: weights_paths(paths, epoch) for epoch in at_epoch}
+    scorers = {}
+    if model_scores:
+        from forgetting.scores.saved_run import DatasetCache
+
+        datasets = DatasetCache(data_dir)
+        scorers = {epoch: _ModelScorer(group, device, datasets, batch_size)
+                   for epoch, group in at_epoch.items()}
     needs = {need for s in stats_scores for need in s.needs}
 
     ids = totals = first = None
@@ -83,11 +107,11 @@ def score_runs(paths, names, epochs, weights_epoch=None, device=None, data_dir=N
             run_ids = run.ids
             values = {s.name: s.from_stats(run, epochs) for s in stats_scores}
             del run
-        if model_scores:
-            weight_ids, model_values = model_scorer(weights[index])
+        for epoch, scorer in scorers.items():
+            weight_ids, model_values = scorer(weights[epoch][index])
             if run_ids is not None and not np.array_equal(weight_ids, run_ids):
-                raise UsageError(f"{weights[index]}: its training ids differ from those in {path}; "
-                                 "the weights file belongs to another run (retrain with "
+                raise UsageError(f"{weights[epoch][index]}: its training ids differ from those in "
+                                 f"{path}; the weights file belongs to another run (retrain with "
                                  "--save_weights_at)")
             run_ids = weight_ids
             values.update(model_values)

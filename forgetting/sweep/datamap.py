@@ -27,10 +27,14 @@ def datamap_figure(variability, confidence, correctness, title):
     ax.set_ylabel("confidence (mean probability of the label)")
     ax.set_xlim(0, max(0.5, float(np.nanmax(variability, initial=0)) * 1.05))
     ax.set_ylim(0, 1)
-    box = dict(boxstyle="round", facecolor="white", alpha=0.8, edgecolor="0.6")
-    ax.text(0.02, 0.97, "easy-to-learn", transform=ax.transAxes, va="top", bbox=box)
-    ax.text(0.02, 0.03, "hard-to-learn", transform=ax.transAxes, va="bottom", bbox=box)
-    ax.text(0.97, 0.5, "ambiguous", transform=ax.transAxes, ha="right", va="center", bbox=box)
+    # The region names sit in the corners the regions fill, so they go under the points (a
+    # lower zorder than the scatter's): a name never hides an example, the points show through.
+    box = dict(boxstyle="round", facecolor="white", alpha=0.5, edgecolor="0.6")
+    under = points.get_zorder() - 0.5
+    ax.text(0.02, 0.97, "easy-to-learn", transform=ax.transAxes, va="top", bbox=box, zorder=under)
+    ax.text(0.02, 0.03, "hard-to-learn", transform=ax.transAxes, va="bottom", bbox=box, zorder=under)
+    ax.text(0.97, 0.5, "ambiguous", transform=ax.transAxes, ha="right", va="center", bbox=box,
+            zorder=under)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -1,4 +1,4 @@
-"""Run the planned commands as Ray tasks: retries, a progress bar, logs, Ctrl-C.
+"""Run the planned commands as Ray tasks: retries, progress, logs, Ctrl-C.
 
 Each run is one Ray task (``--cpus_per_run`` CPUs, ``--gpus_per_run`` GPUs, so Ray packs runs
 onto a machine's cores and GPUs) that starts the training script as a child process in the
@@ -25,11 +25,11 @@ import time
 from typing import List, Optional
 
 import ray
-from tqdm import tqdm
 
 from forgetting.files.naming import SWEEP_LOG_DIR
 from forgetting.files.run_lock import RunHeld, is_held
 from forgetting.sweep.grid import shell_line
+from forgetting.sweep.progress import SweepProgress
 
 USAGE_EXIT = 2        # the scripts' bad-input exit (forgetting/errors.py): not retried
 HELD_EXIT = RunHeld.exit_status  # another process trains the run: waited for
@@ -110,7 +110,7 @@ def _worker_lost(err):
 
 
 def _slots(cpus_per_run, gpus_per_run):
-    """How many runs the connected Ray can run at once (for the progress bar: the tasks
+    """How many runs the connected Ray can run at once (for the progress display: the tasks
     beyond that are queued, and Ray does not say which ones run)."""
     have = ray.cluster_resources()
     slots = int(have.get("CPU", 0) // cpus_per_run)
@@ -119,13 +119,14 @@ def _slots(cpus_per_run, gpus_per_run):
     return max(slots, 1)
 
 
-def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
-    """Run every unfinished run of ``runs`` on the connected Ray; a ``SweepResult``."""
+def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress_every=30.0):
+    """Run every unfinished run of ``runs`` on the connected Ray; a ``SweepResult``.
+    ``progress_every``: seconds between progress lines off a terminal (0: no progress)."""
     result = SweepResult()
     slots = _slots(cpus_per_run, gpus_per_run)
     task = ray.remote(run_command).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
                                            max_retries=0)  # retried here
-    bar = tqdm(total=len(runs), unit="run", disable=not progress, dynamic_ncols=True)
+    progress = SweepProgress(len(runs), progress_every)
     pending = {}  # ref -> (run, attempt number, failed attempts before it, argv)
     waiting = {}  # (output_dir, fname) -> (run, last attempt, failed attempts): held elsewhere
     held = set()  # every (output_dir, fname) found held elsewhere
@@ -137,14 +138,12 @@ def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
 
     def show():
         running = min(len(pending), slots)
-        bar.set_postfix(done=result.done, skipped=result.skipped, running=running,
-                        queued=len(pending) - running, elsewhere=len(waiting),
-                        failed=len(result.failed), refresh=True)
+        progress.show(done=result.done, skipped=result.skipped, failed=len(result.failed),
+                      running=running, queued=len(pending) - running, elsewhere=len(waiting))
 
     for run in runs:
         if run.finished:
             result.skipped += 1
-            bar.update(1)
         else:
             submit(run, 1, 0)
     show()
@@ -166,10 +165,9 @@ def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
                     outcome = _worker_lost(err)
                 if outcome.returncode == 0:
                     result.done += 1
-                    bar.update(1)
                 elif outcome.returncode == HELD_EXIT:
-                    bar.write(f"running elsewhere: {run.fname} in {run.output_dir} is being "
-                              "trained by another process; waiting for it", file=sys.stderr)
+                    progress.write(f"running elsewhere: {run.fname} in {run.output_dir} is being "
+                                   "trained by another process; waiting for it")
                     waiting[run.output_dir, run.fname] = (run, attempt, failures)
                     held.add((run.output_dir, run.fname))
                     result.elsewhere = len(held)
@@ -178,20 +176,19 @@ def run_sweep(runs, cpus_per_run, gpus_per_run, retries, cwd, progress=True):
                 else:
                     result.failed.append(Failure(shell_line(argv), outcome.returncode,
                                                  outcome.stderr_tail, run.log_path))
-                    bar.update(1)
             show()
     except KeyboardInterrupt:
         result.stopped = True
-        _stop(pending, bar)
+        _stop(pending, progress)
     finally:
-        bar.close()
+        progress.close()
     return result
 
 
-def _stop(pending, bar):
+def _stop(pending, progress):
     """Ctrl-C: cancel every task; running ones pass SIGTERM to their run and wait for it."""
-    bar.write("stopping: queued runs are cancelled, running ones get SIGTERM and save their "
-              "finished epochs (Ctrl-C again does not speed this up)")
+    progress.write("stopping: queued runs are cancelled, running ones get SIGTERM and save their "
+                   "finished epochs (Ctrl-C again does not speed this up)")
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         for ref in pending:

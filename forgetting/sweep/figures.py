@@ -7,7 +7,8 @@
   removed first) against "random" (``--keep_lowest_n -1``), mean over seeds with a +-1 std
   band, the full training set's accuracy as a reference line;
 - ``window_figure``: Figure 5 right, test accuracy vs where a window of ``remove_n``
-  removed examples starts in the sorted order, random removal of as many as a band.
+  removed examples starts in the sorted order (two starts at least), random removal of as
+  many as a band.
 
 The tables are those of ``forgetting.sweep.results`` (one row per run); only finished runs
 are drawn. Input that cannot make the figure is a UsageError naming the fix.
@@ -190,6 +191,11 @@ def window_figure(frame, remove_n):
         starts = sorted(done["remove_n"].unique().tolist())
         raise UsageError(f"no finished run removes a window of --remove_n {remove_n} from a "
                          f"sorting file; the runs remove {starts}")
+    starts = sorted(windows["keep_lowest_n"].unique().tolist())
+    if len(starts) < 2:  # one point on an axis of no width says nothing about where
+        raise UsageError(f"the finished runs remove a window of --remove_n {remove_n} at one start "
+                         f"only (--keep_lowest_n {starts[0]}); the window figure needs two or more "
+                         "starts: train runs at other --keep_lowest_n values")
     n = dataset_size(done)
     dataset = done["dataset"].iloc[0]
     fig, ax = _axes(f"{dataset}: removing a window of {remove_n:,} examples "

@@ -5,7 +5,8 @@
 ``plan_runs`` parses every command with the script's parser, as the script itself will, and
 reads each run's record (``__run.json``) and resume state to tell runs to start from runs to
 continue and finished runs to skip (no training process is started to find that out);
-``epoch_refusals`` names the runs whose recorded --epochs differ from the sweep's.
+``epoch_refusals`` names the runs whose recorded --epochs differ from the sweep's;
+``check_sorting_files`` refuses a sorting file the runs to start would not find.
 
 The plan only decides what to start and what to refuse. Whether a started process trains,
 continues or does nothing is decided by the run itself, under its lock, from its files: every
@@ -19,6 +20,7 @@ import importlib.util
 import os
 from typing import List, Optional
 
+from forgetting.data.selection import sorting_file_path
 from forgetting.errors import UsageError
 from forgetting.files.naming import SCRIPT_FNAME_FLAGS, RunPaths, save_fname, sweep_log_path
 from forgetting.files.resume_scalars import read_scalars
@@ -213,3 +215,16 @@ def epoch_refusals(runs):
             lines.append(f"{where} has {run.epochs_done} epochs done, more than the sweep's "
                          f"--epochs {run.epochs}; give --epochs {run.recorded_epochs}")
     return lines
+
+
+def check_sorting_files(script, runs):
+    """Refuse, before anything starts, a ``--sorting_file`` that one of ``runs`` would not
+    find: looked up as the script will, from the sweep's working directory (the runs'),
+    once per distinct --input_dir and --sorting_file."""
+    looked_up = set()
+    for run in runs:
+        args = script.parser.parse_args(run.argv[1:])
+        where = (args.input_dir, args.sorting_file)
+        if args.sorting_file != "none" and where not in looked_up:
+            sorting_file_path(*where)
+            looked_up.add(where)

@@ -40,7 +40,7 @@ class EpochProgress:
         self.clock = clock
         self.enabled = interval > 0
         self.bar = None
-        if self.enabled and _is_terminal(self.stream):
+        if self.enabled and is_terminal(self.stream):
             from tqdm import tqdm   # only when a terminal will show it
             self.bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                             file=self.stream, leave=False, dynamic_ncols=True)
@@ -85,7 +85,8 @@ class EpochProgress:
         self.close()
 
 
-def _is_terminal(stream):
+def is_terminal(stream):
+    """True when ``stream`` is a terminal (a bar is drawn there; elsewhere, lines)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):   # no isatty, or a closed stream
