@@ -22,7 +22,7 @@ from typing import Optional
 from forgetting.errors import UsageError
 from forgetting.files import run_record
 from forgetting.files.naming import (FNAME_FLAG_TYPES, OPTIONAL_FLAG_TYPES, STATS_ENDING,
-                                     STATS_SUFFIX, RunPaths, parse_save_fname)
+                                     RunPaths, parse_save_fname)
 
 # What a run without a record read for --epochs: the training scripts' default.
 DEFAULT_EPOCHS = 200
@@ -45,9 +45,7 @@ class FoundRun:
     @property
     def paths(self):
         """The run's files (None when the stats file's name is no save_fname)."""
-        if not self.name.endswith(STATS_SUFFIX):
-            return None
-        return RunPaths.for_run(os.path.dirname(self.path), self.name[:-len(STATS_SUFFIX)])
+        return RunPaths.for_stats(self.path)
 
     def identity(self):
         """What makes two copies of a run the same run."""
