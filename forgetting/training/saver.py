@@ -167,6 +167,11 @@ class RunSaver:
 
     def __init__(self, job):
         self.job, self.paths = job, job.paths
+        # A file past ``ulimit -f`` must fail its write with EFBIG (a one-line SaveFailed),
+        # not kill the process: Python ignores SIGXFSZ at start-up, an embedding program or
+        # a launcher that resets signals may not.
+        if hasattr(signal, "SIGXFSZ"):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         self.stats_log, self.epochs_done, self.state = self._start_or_resume()
         for path in self.paths.written_by_training():  # what a kill -9 left (no writer is alive now)
             atomic.remove_stale_temps(path)
