@@ -9,6 +9,7 @@ import signal
 import subprocess
 import tarfile
 
+import numpy as np
 import pytest
 
 import run_mnist
@@ -17,6 +18,7 @@ from helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, PYTHON, REPO, TIMEOUT,
                      assert_one_line_error, assert_same_files, call_main, cli_env, finish,
                      log_records, mnist_fname, start, wait_for)
 from forgetting.files.naming import find_stats_files
+from forgetting.files.stats_log import open_stats_log
 from forgetting.sweep.results import read_run
 
 # The last commit before --sampling: its scripts define what a uniform run writes.
@@ -61,10 +63,25 @@ def test_uniform_runs_write_the_files_of_the_code_before_sampling(tmp_path, tiny
     new_cifar = call_run_cifar(tiny_cifar, [*cifar, "--output_dir", tmp_path / "new_cifar"])
     assert [p.wait(timeout=TIMEOUT) for p in procs] == [0, 0]
     assert new_mnist[0] == 0 and new_cifar[0] == 0, (new_mnist, new_cifar)
-    # stats pickle, best_acc, resume state and log, CIFAR checkpoint and changed labels
-    assert_same_files(str(tmp_path / "old_mnist"), str(tmp_path / "new_mnist"))
-    assert_same_files(str(tmp_path / "old_cifar"), str(tmp_path / "new_cifar"))
-    assert len(os.listdir(tmp_path / "new_cifar")) == 6  # 5 files + checkpoint/
+    # stats pickle, best_acc, resume state, CIFAR checkpoint and changed labels; the run
+    # record came later, and the log gained a checksum per record (issue 20): same numbers
+    for kind, name in (("mnist", mnist_fname(seed=2)), ("cifar", CIFAR_FNAME)):
+        before, now = str(tmp_path / f"old_{kind}"), str(tmp_path / f"new_{kind}")
+        log = name + "__resume_stats.bin"
+        assert_same_files(before, now, ignore=(name + "__run.json", log))
+        assert_same_log_content(os.path.join(before, log), os.path.join(now, log))
+    assert len(os.listdir(tmp_path / "new_cifar")) == 7  # 6 files + checkpoint/
+
+
+def assert_same_log_content(before, now):
+    """Two stats logs hold the same ids and records (whatever their format)."""
+    before, now = open_stats_log(before), open_stats_log(now)
+    assert np.array_equal(before.ids, now.ids)
+    epochs = before.records_on_disk()
+    assert now.records_on_disk() == epochs > 0
+    old, new = before.read(epochs), now.read(epochs)
+    for field in old.dtype.names:
+        assert np.array_equal(old[field], new[field]), field
 
 
 @pytest.fixture(scope="module")
