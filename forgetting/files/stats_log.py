@@ -21,7 +21,7 @@ same header) holds variable-size records, each in presentation order::
 Checksums (format 2, magics ``FGTLOG02`` and ``FGTSMP02``): every record is followed by the
 crc32 (zlib's, little-endian uint32) of its bytes, the sampled record's two counts included;
 reading a record verifies it and a mismatch is a ``DamagedLog`` naming the epoch. The crc of a
-50,000-example record costs ~0.7 ms per epoch (benchmarks/RESULTS.md). Logs of format 1
+50,000-example record costs ~0.2 ms per epoch (benchmarks/RESULTS.md, issue 20). Logs of format 1
 (``FGTLOG01``, ``FGTSMP01``: no checksums) still open, read and take appends in their own
 format, so runs written before resume as they were.
 """
