@@ -118,3 +118,35 @@ def test_a_full_tmpfs_keeps_the_committed_epochs_and_resume_completes(reference,
     assert code == 0, stderr
     assert f"resuming after epoch {state['epochs_done']} of 3" in stdout
     assert_same_as_reference(reference, str(out))
+
+
+def test_a_disk_full_error_that_torch_wraps_is_raised_as_itself(tmp_path, monkeypatch):
+    """In-process: the write fails after some bytes, torch.save's zip writer turns that into
+    ``RuntimeError: ... unexpected pos``; atomic_open raises the OSError, named after the
+    target, and leaves the target and no temporary file."""
+    import io
+
+    import torch
+
+    from forgetting.files import atomic
+
+    target = tmp_path / "state.pt"
+    target.write_bytes(b"the previous version")
+    real_fdopen = os.fdopen
+
+    class FillsUp(io.BufferedWriter):
+        written = 0
+
+        def write(self, data):
+            FillsUp.written += len(data)
+            if FillsUp.written > 2000:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return super().write(data)
+
+    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, mode: FillsUp(real_fdopen(fd, mode, buffering=0)))
+    with pytest.raises(OSError) as caught:
+        with atomic.atomic_open(str(target)) as handle:
+            torch.save({"w": torch.zeros(10_000)}, handle)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+    assert target.read_bytes() == b"the previous version"
+    assert os.listdir(tmp_path) == ["state.pt"]
