@@ -14,6 +14,7 @@
 Prints one line per figure: the median of --repeats, with the range.
 """
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from forgetting.files import run_record, stats_log  # noqa: E402
+from forgetting.files import atomic, run_record, stats_log  # noqa: E402
 from forgetting.files.stats_log import SampledStatsLog, StatsLog  # noqa: E402
 from forgetting.files.stats_pickle import write_stats_pickle  # noqa: E402
 from forgetting.scores.stats_arrays import load_run_arrays  # noqa: E402
@@ -120,16 +121,13 @@ def main():
         state = {"epochs_done": 1, "legacy_epochs": 0, "model": {"w": torch.randn(RESNET18_WEIGHTS)},
                  "optimizer": {"state": {0: {"momentum_buffer": torch.randn(RESNET18_WEIGHTS)}}}}
         state_path = os.path.join(tmp, "state.pt")
-        from forgetting.files import atomic
-
         def save_plain():
             with atomic.atomic_open(state_path) as handle:
                 torch.save(state, handle)
 
-        raw = b"".join(t.numpy().tobytes() for t in (state["model"]["w"],) * 2)
+        raw = state["model"]["w"].numpy().tobytes() * 2
         show("sha256 of %.0f MiB alone" % (len(raw) / 2**20),
-             timed(lambda: __import__("hashlib").sha256(raw).hexdigest(), repeats))
-        del raw
+             timed(lambda: hashlib.sha256(raw).hexdigest(), repeats))
         show("save a ResNet18-sized resume state, no digest", timed(save_plain, repeats))
         show("save a ResNet18-sized resume state, sha256 as written",
              timed(lambda: save_state(state_path, state), repeats))
