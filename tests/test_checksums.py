@@ -10,12 +10,13 @@ import types
 import numpy as np
 import pytest
 
+import collect_results
 import run_mnist
 import score_examples
 from forgetting.files import run_record
 from forgetting.files.stats_log import (DamagedLog, SampledStatsLog, StatsLog, UNCHECKED_MAGIC,
                                         open_stats_log, record_dtype)
-from forgetting.sweep.results import collect
+from forgetting.sweep.results import collect, read_results
 from helpers import (MNIST_5K, assert_one_line_error, assert_same_files, call_main, load_pickle,
                      load_state, mnist_fname)
 
@@ -150,6 +151,10 @@ def test_a_damaged_log_is_reported_and_not_resumed(runs, tmp_path):
     finished, problem = problem_of(out)
     assert not finished and "stats log damaged from epoch 2 on" in problem
     assert problem_of(out, verify=False)[0]  # the fast table reads no file whole
+    table = str(tmp_path / "results.csv")
+    code, _, stderr = call_main(collect_results.main, ["--input_dir", out, "--output", table, "--verify"])
+    assert code == 0, stderr
+    assert "stats log damaged from epoch 2 on" in read_results(table)["problem"][0]
     # the resume state is after epoch 3, the log intact up to 1: no exact way on
     before = open(file_of(out, "__resume_state.pt"), "rb").read()
     code, _, stderr = call_main(run_mnist.main, [*FLAGS, "--epochs", 4, "--output_dir", out, "--resume"])
