@@ -9,12 +9,14 @@ ignore the padding. Pure numpy: no Python loop over examples, no torch.
 """
 import gc
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Optional
 
 import numpy as np
 
 from forgetting.errors import UsageError
-from forgetting.files import safe_pickle
+from forgetting.files import run_record, safe_pickle
+from forgetting.files.naming import RECORD_SUFFIX, STATS_SUFFIX
 
 
 class StatsFormatError(ValueError):
@@ -202,6 +204,46 @@ def first_presentations(matrix, epochs, lengths):
     return matrix, lengths
 
 
+def _recorded_sha256(path):
+    """The sha256 that the run record beside the stats pickle ``path`` holds for it, or None
+    (no record, an unreadable one, or a run that is not finished writing it)."""
+    if not path.endswith(STATS_SUFFIX):
+        return None
+    try:
+        record = run_record.read_record(path[:-len(STATS_SUFFIX)] + RECORD_SUFFIX)
+    except (OSError, ValueError):
+        return None
+    entry = ((record or {}).get("sha256") or {}).get("stats_pickle")
+    return entry["sha256"] if entry else None
+
+
+class _Checksum:
+    """The stats pickle's sha256, computed in a thread while the file loads (hashlib and file
+    reads release the GIL), against the one its run record holds."""
+
+    def __init__(self, path):
+        self.path, self.expected = path, _recorded_sha256(path)
+        self.pool = self.future = None
+        if self.expected is not None:
+            self.pool = ThreadPoolExecutor(max_workers=1)
+            self.future = self.pool.submit(run_record.file_sha256, path)
+
+    def check(self):
+        """UsageError if the file differs from its checksum (nothing to check: passes)."""
+        if self.future is None:
+            return
+        try:
+            actual = self.future.result()
+        except OSError:
+            return  # the loader says what is wrong with the file
+        finally:
+            self.pool.shutdown()
+        if actual != self.expected:
+            raise UsageError(f"{self.path} is damaged: its sha256 differs from the one its run "
+                             "record holds; rerun its training command with --resume to write "
+                             "it again")
+
+
 def load_run_arrays(path, epochs, with_losses=True, with_margins=False, with_accs=True):
     """One stats file as ``RunArrays`` (first ``epochs`` presentations), through the restricted
     loader; a file that is not a complete stats pickle is a one-line UsageError. The loaded dict
@@ -211,11 +253,21 @@ def load_run_arrays(path, epochs, with_losses=True, with_margins=False, with_acc
     holding 30 million numbers and no cycles, and with the GC on, every collection after the
     load walked all of it again (0.3 s per walk, 0.5-0.8 s per 50,000 x 200 file measured;
     benchmarks/RESULTS.md, item 4). The file is freed by reference counting either way.
+
+    A run whose record holds the stats pickle's sha256 (files/run_record.py) has the file
+    checked against it, hashed in a thread while it loads; a mismatch is a one-line
+    "damaged" UsageError.
     """
+    checksum = _Checksum(path)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        stats = safe_pickle.load(path)
+        try:
+            stats = safe_pickle.load(path)
+        except UsageError:
+            checksum.check()  # a damaged file says so rather than how it fails to load
+            raise
+        checksum.check()
         try:
             return stats_to_arrays(stats, epochs, with_losses=with_losses,
                                    with_margins=with_margins, with_accs=with_accs)
