@@ -14,11 +14,13 @@ from forgetting.errors import UsageError
 
 def sorting_file_path(input_dir, sorting_file):
     """``<input_dir>/<sorting_file>.pkl``, or ``<input_dir>/<sorting_file>`` if only that exists."""
+    # exists, not isfile: a FIFO or directory of that name is then refused by the loader,
+    # naming what it is, instead of being reported missing
     with_pkl = os.path.join(input_dir, sorting_file) + ".pkl"
-    if os.path.isfile(with_pkl):
+    if os.path.exists(with_pkl):
         return with_pkl
     bare = os.path.join(input_dir, sorting_file)
-    if os.path.isfile(bare):
+    if os.path.exists(bare):
         return bare
     raise UsageError(
         f"sorting file not found: neither {with_pkl} nor {bare} exists; "

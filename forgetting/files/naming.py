@@ -7,12 +7,14 @@ files in ``--output_dir`` are ``<save_fname>`` plus one of the suffixes below
 (``RunPaths``); the ordering script finds runs by ``STATS_ENDING`` and
 ``--input_fname_args`` (``find_stats_files``).
 """
+import contextlib
 import dataclasses
 import os
 import re
 from typing import Optional
 
 from forgetting.errors import UsageError
+from forgetting.files.regular import require_regular_file
 
 # The original's files.
 STATS_SUFFIX = "__stats_dict.pkl"
@@ -186,7 +188,8 @@ def matches_fname_args(file_name, fname_args):
 def find_stats_files(input_dir, fname_args, say=print):
     """Paths of the matching stats files below ``input_dir`` (recursive), in a fixed (sorted)
     order. Says ``including file: NAME`` or ``skipping file: NAME`` for every file whose name
-    ends in ``stats_dict.pkl``, as the original ordering script printed."""
+    ends in ``stats_dict.pkl``, as the original ordering script printed. A matching name that
+    is not a regular file (a FIFO, a device) is refused (``regular.NotRegularFile``)."""
     paths = []
     for directory, subdirs, files in os.walk(input_dir):
         subdirs.sort()
@@ -194,8 +197,11 @@ def find_stats_files(input_dir, fname_args, say=print):
             if not name.endswith(STATS_ENDING):
                 continue
             if matches_fname_args(name, fname_args):
+                path = os.path.join(directory, name)
+                with contextlib.suppress(FileNotFoundError):  # a dangling link: its reader says so
+                    require_regular_file(path)  # a FIFO would block its reader: refuse it now
                 say(f"including file: {name}")
-                paths.append(os.path.join(directory, name))
+                paths.append(path)
             else:
                 say(f"skipping file: {name}")
     return paths

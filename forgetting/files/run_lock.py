@@ -22,6 +22,7 @@ import socket
 
 from forgetting.errors import UsageError
 from forgetting.files.naming import lock_path
+from forgetting.files.regular import open_regular
 
 class RunLock:
     """An acquired lock on one run, a context manager: leaving the block (returning, an
@@ -50,7 +51,7 @@ class RunLock:
 def _holder(path):
     """'pid P on host H' from the lock file, or a placeholder while it is being written."""
     try:
-        with open(path) as handle:
+        with open_regular(path, "r") as handle:
             pid, host = handle.read().split()
         return f"pid {int(pid)} on host {host}"
     except (OSError, ValueError):

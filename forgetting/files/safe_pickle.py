@@ -40,11 +40,13 @@ truncated or corrupted (any exception from unpickling), or naming a forbidden gl
 A forbidden global is refused before anything is imported or called.
 """
 import gc
+import os
 import pickle
 
 import numpy as np
 
 from forgetting.errors import UsageError
+from forgetting.files import pickle_bound, regular
 
 ALLOWED_CONTENT = (
     "only plain containers, numbers, strings and numpy arrays are allowed in a stats or sorting file"
@@ -240,19 +242,26 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file):
         # encoding='latin1' is numpy's advice for pickles written by Python 2.
         super().__init__(file, encoding="latin1")
-        # Counts the arrays _reconstruct makes, for _unwrap. A closure over a list, not a
-        # bound method: a reference back to self would be a cycle keeping the memo (the
-        # whole loaded file) alive until the next garbage collection.
+        # Counts the arrays _reconstruct makes, for _unwrap, and keeps every array made, for
+        # pickle_bound.has_shared. Closures over lists, not bound methods: a reference back
+        # to self would be a cycle keeping the memo (the whole loaded file) alive until the
+        # next garbage collection.
         count = self.loaded_arrays = [0]
+        made = self.made_arrays = []
 
         def counting_reconstruct(*args):
             array = _reconstruct(*args)
             count[0] += 1
+            made.append(array)
             return array
 
-        self._allowed = {
-            key: counting_reconstruct if value is _reconstruct else value for key, value in _ALLOWED.items()
-        }
+        def keeping_frombuffer(*args):
+            array = _frombuffer(*args)
+            made.append(array)
+            return array
+
+        wrapped = {_reconstruct: counting_reconstruct, _frombuffer: keeping_frombuffer}
+        self._allowed = {key: wrapped.get(value, value) for key, value in _ALLOWED.items()}
 
     def find_class(self, module, name):
         try:
@@ -327,37 +336,70 @@ def load(path):
     global outside the allow-list (which is then never imported or called).
     """
     try:
-        handle = open(path, "rb")
+        handle = regular.open_regular(path)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, not a pickle file") from None
     except OSError as err:
         raise UsageError(f"{path}: cannot be read ({_one_line(err)})") from None
-    with handle:
-        # The cyclic GC would rescan the millions of new lists over and over while a large
-        # stats file loads (2.7x slower measured on 50,000 x 200); nothing loaded needs it.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            unpickler = _RestrictedUnpickler(handle)
-            obj = unpickler.load()
-        except _Refused as err:
-            raise UsageError(f"{path}: refuses to load '{err.dotted}' ({ALLOWED_CONTENT})") from None
-        except _Unsupported as err:
-            raise UsageError(f"{path}: refuses to load {err} ({ALLOWED_CONTENT})") from None
-        except MemoryError:
-            raise UsageError(
-                f"{path}: ran out of memory while unpickling it (corrupted, or too large for this machine)"
-            ) from None
-        except OSError as err:
-            raise UsageError(f"{path}: cannot be read ({_one_line(err)})") from None
-        except Exception as err:  # noqa: BLE001 - any failure of a damaged file is bad input
-            raise UsageError(
-                f"{path}: not a complete pickle (truncated or corrupted: {_one_line(err)}); re-create it"
-            ) from None
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+    # The cyclic GC would rescan the millions of new lists over and over while a large stats
+    # file loads (2.7x slower measured on 50,000 x 200); nothing loaded needs it.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    watch = pickle_bound.Watch()
+    try:
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            holder, loaded_arrays, made_arrays, long_texts = _unpickle(path, handle, watch)
+        _check_expansion(path, holder, size, watch, made_arrays, long_texts)
+        del made_arrays, long_texts
+    finally:
+        watch.finish()
+        if gc_was_enabled:
+            gc.enable()
+    return _unwrap(holder.pop(), loaded_arrays)
+
+
+def _unpickle(path, handle, watch):
+    """``([loaded object], arrays _reconstruct made, every array made, long memo strings)``:
+    the object in a one-item list, its only owner; the memo cleared, the unpickler gone.
+    Every failure is a one-line UsageError."""
+    try:
+        watch.start()  # from here on, what the load makes can be told from older objects
+        unpickler = _RestrictedUnpickler(handle)
+        holder = [unpickler.load()]
+    except _Refused as err:
+        raise UsageError(f"{path}: refuses to load '{err.dotted}' ({ALLOWED_CONTENT})") from None
+    except _Unsupported as err:
+        raise UsageError(f"{path}: refuses to load {err} ({ALLOWED_CONTENT})") from None
+    except MemoryError:
+        raise UsageError(
+            f"{path}: ran out of memory while unpickling it (corrupted, or too large for this machine)"
+        ) from None
+    except OSError as err:
+        raise UsageError(f"{path}: cannot be read ({_one_line(err)})") from None
+    except Exception as err:  # noqa: BLE001 - any failure of a damaged file is bad input
+        raise UsageError(
+            f"{path}: not a complete pickle (truncated or corrupted: {_one_line(err)}); re-create it"
+        ) from None
+    long_texts = pickle_bound.long_texts(unpickler.memo.copy().values())
     unpickler.memo.clear()  # drop the unpickler's references to everything it loaded
-    return _unwrap(obj, unpickler.loaded_arrays)
+    return holder, unpickler.loaded_arrays, unpickler.made_arrays, long_texts
+
+
+def _check_expansion(path, holder, size, watch, arrays, long_texts):
+    """Refuse ``holder[0]`` (the loaded object) if it expands beyond
+    ``pickle_bound.budget(size)`` elements (see forgetting/files/pickle_bound.py).
+    ``arrays``: the arrays the unpickler made; ``long_texts``: the long strings in its memo;
+    both lists hold the only reference besides the objects' owners."""
+    if not pickle_bound.has_shared(watch, holder, arrays, long_texts):
+        return
+    limit = pickle_bound.budget(size)
+    try:
+        elements = pickle_bound.expanded_size(holder[0], limit)
+    except pickle_bound.SelfReferencing:
+        raise UsageError(f"{path}: refuses to load it: it contains itself (no stats or sorting file "
+                       "does); re-create it") from None
+    if elements > limit:
+        raise UsageError(f"{path}: refuses to load it: its shared references expand its {size} bytes "
+                       f"to more than {limit} elements (a stats or sorting file holds about one per "
+                       "byte); re-create it")

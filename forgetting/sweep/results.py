@@ -32,6 +32,7 @@ from forgetting.errors import UsageError
 from forgetting.files import stats_log
 from forgetting.files.naming import (FNAME_FLAG_TYPES, STATS_SUFFIX, RunPaths,
                                      check_run_selection, find_stats_files, parse_save_fname)
+from forgetting.files.regular import open_regular
 from forgetting.files.resume_scalars import read_scalars
 
 RESULT_COLUMNS = ("n_train", "epochs_done", "final_test_acc", "best_test_acc", "best_train_acc",
@@ -46,7 +47,7 @@ _PLAIN = {int: "int64", float: "float64", bool: "bool", str: "object"}
 
 def _read_best_acc_txt(path):
     """(best train, best test) from ``__best_acc.txt``; ValueError/OSError if unreadable."""
-    with open(path) as handle:
+    with open_regular(path, "r") as handle:
         lines = handle.read().split("\n")
     if len(lines) != 2 or lines[0].split() != ["train", "test"]:
         raise ValueError("not a best_acc.txt")

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from forgetting.files import atomic
+from forgetting.files.regular import NotRegularFile, open_regular
 from forgetting.errors import UsageError
 
 
@@ -70,7 +71,10 @@ def save_state(path, state):
 def load_state(path):
     """The saved state (CPU tensors); a damaged file is a one-line error."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(path) as handle:
+            return torch.load(handle, map_location="cpu", weights_only=True)
+    except NotRegularFile:
+        raise
     except Exception as err:  # any failure to read it means the same thing to the user
         raise UsageError(f"{path} is not a readable resume state ({type(err).__name__}); "
                          "start the run again without --resume") from None
