@@ -14,13 +14,13 @@ from forgetting.errors import UsageError
 
 def sorting_file_path(input_dir, sorting_file):
     """``<input_dir>/<sorting_file>.pkl``, or ``<input_dir>/<sorting_file>`` if only that exists."""
-    # exists, not isfile: a FIFO or directory of that name is then refused by the loader,
-    # naming what it is, instead of being reported missing
+    # Not isfile: a FIFO or device of that name is then refused by the loader, saying what it
+    # is, rather than reported missing (a directory is never a sorting file: skipped).
     with_pkl = os.path.join(input_dir, sorting_file) + ".pkl"
-    if os.path.exists(with_pkl):
+    if os.path.exists(with_pkl) and not os.path.isdir(with_pkl):
         return with_pkl
     bare = os.path.join(input_dir, sorting_file)
-    if os.path.exists(bare):
+    if os.path.exists(bare) and not os.path.isdir(bare):
         return bare
     raise UsageError(
         f"sorting file not found: neither {with_pkl} nor {bare} exists; "

@@ -101,6 +101,10 @@ def load_counts(path, load):
     if counts.ndim != 1 or counts.size == 0 or counts.dtype.kind not in "iu" or counts.min() < 0:
         raise UsageError(f"{path}: its 'forgetting counts' are not non-negative whole numbers; "
                          "give a sorting file written by order_examples_by_forgetting.py")
+    n_ids = len(content["indices"]) if hasattr(content.get("indices"), "__len__") else None
+    if n_ids is not None and n_ids != counts.size:  # one count per id, or the file is broken
+        raise UsageError(f"{path}: its 'forgetting counts' hold {counts.size} values for {n_ids} "
+                         "ids; re-create it with order_examples_by_forgetting.py")
     return counts
 
 
