@@ -23,6 +23,14 @@ class StatsFormatError(ValueError):
     """A stats dict that is not what the training scripts write (message says what)."""
 
 
+class TooFewPresentations(StatsFormatError):
+    """A uniform run asked for more presentations per example than it holds (``held``)."""
+
+    def __init__(self, message, held):
+        super().__init__(message)
+        self.held = held
+
+
 class RunArrays(NamedTuple):
     """One run's statistics as arrays (rows in ascending id order)."""
 
@@ -173,9 +181,9 @@ def _check_uniform(acc_rows, ids, epochs):
             f"example {ids[i]} has {counts[i]} presentations but example {ids[0]} has {counts[0]}; "
             "a run without --sampling presents every example once per epoch")
     if epochs != sys.maxsize and epochs > counts[0]:
-        raise StatsFormatError(
-            f"--epochs asks for {epochs} presentations but the run holds {counts[0]} per example; "
-            f"give --epochs {counts[0]} or less")
+        raise TooFewPresentations(
+            f"{epochs} presentations asked for, but the run holds {counts[0]} per example",
+            int(counts[0]))
 
 
 def _check_accuracy_lists(stats):
@@ -272,6 +280,10 @@ def load_run_arrays(path, epochs, with_losses=True, with_margins=False, with_acc
         try:
             return stats_to_arrays(stats, epochs, with_losses=with_losses, with_margins=with_margins,
                                    with_accs=with_accs, sampled=is_sampled_run(path))
+        except TooFewPresentations as err:
+            raise UsageError(f"{path}: --epochs {epochs} asks for more presentations than the run "
+                             f"holds ({err.held} per example); give --epochs {err.held} or "
+                             "less") from None
         except StatsFormatError as err:
             raise UsageError(
                 f"{path}: not a complete stats file ({err}); expected the *stats_dict.pkl that "
