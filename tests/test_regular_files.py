@@ -13,7 +13,6 @@ import textwrap
 import pytest
 
 from forgetting.errors import UsageError
-from forgetting.files import regular
 from helpers import REPO, assert_one_line_error, cli_env
 
 RUN = "dataset_mnist_5k__no_dropout_False__seed_1__sorting_file_none__remove_n_0__keep_lowest_n_0"
@@ -96,6 +95,8 @@ def test_the_ordering_script_refuses_a_fifo_before_reading_anything(tmp_path):
 
 
 def test_open_regular_reads_regular_files_and_refuses_the_rest(tmp_path):
+    from forgetting.files import regular
+
     path = tmp_path / "a.txt"
     path.write_text("text")
     with regular.open_regular(str(path), "r") as handle:
