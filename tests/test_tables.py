@@ -168,6 +168,8 @@ def sorting_file(tmp_path, content):
      "'indices' entry is not a flat list of numbers"),
     ({"indices": [0, 1, 2], "forgetting counts": [0, [1], 2]},
      "'forgetting counts' entry is not a flat list of numbers"),
+    ({"indices": ["7" * 1000] * 3000, "forgetting counts": []},  # 12 MB as a numpy string array
+     "'indices' entry is not a flat list of numbers"),
 ])
 def test_a_sorting_file_that_does_not_add_up_is_refused(tmp_path, content, needle):
     """Issue 20, item 7: load_sorting dropped a column of the wrong length, truncated float

@@ -36,8 +36,8 @@ def load_sorted_ids(input_dir, sorting_file, n_examples):
         raise UsageError(f"{path} has no 'indices' entry: it is not a sorting file written by "
                          "order_examples_by_forgetting.py")
     try:
-        ids = np.asarray(content["indices"])
-        if ids.ndim != 1 or not (ids.size == 0 or np.issubdtype(ids.dtype, np.integer)):
+        ids = safe_pickle.as_numbers(content["indices"])
+        if not (ids.size == 0 or np.issubdtype(ids.dtype, np.integer)):
             raise ValueError
         ids = ids.astype(np.int64)
     except (ValueError, TypeError):

@@ -349,9 +349,9 @@ def load(path):
     try:
         with handle:
             size = os.fstat(handle.fileno()).st_size
-            holder, loaded_arrays, made_arrays, long_texts = _unpickle(path, handle, watch)
-        _check_expansion(path, holder, size, watch, made_arrays, long_texts)
-        del made_arrays, long_texts
+            holder, loaded_arrays, made_arrays = _unpickle(path, handle, watch)
+        _check_expansion(path, holder, size, watch, made_arrays)
+        del made_arrays
     finally:
         watch.finish()
         if gc_was_enabled:
@@ -360,8 +360,8 @@ def load(path):
 
 
 def _unpickle(path, handle, watch):
-    """``([loaded object], arrays _reconstruct made, every array made, long memo strings)``:
-    the object in a one-item list, its only owner; the memo cleared, the unpickler gone.
+    """``([loaded object], arrays _reconstruct made, every array made)``: the object in a
+    one-item list, its only owner; the memo cleared, the unpickler gone.
     Every failure is a one-line UsageError."""
     try:
         watch.start()  # from here on, what the load makes can be told from older objects
@@ -381,17 +381,16 @@ def _unpickle(path, handle, watch):
         raise UsageError(
             f"{path}: not a complete pickle (truncated or corrupted: {_one_line(err)}); re-create it"
         ) from None
-    long_texts = pickle_bound.long_texts(unpickler.memo.copy().values())
     unpickler.memo.clear()  # drop the unpickler's references to everything it loaded
-    return holder, unpickler.loaded_arrays, unpickler.made_arrays, long_texts
+    return holder, unpickler.loaded_arrays, unpickler.made_arrays
 
 
-def _check_expansion(path, holder, size, watch, arrays, long_texts):
+def _check_expansion(path, holder, size, watch, arrays):
     """Refuse ``holder[0]`` (the loaded object) if it expands beyond
     ``pickle_bound.budget(size)`` elements (see forgetting/files/pickle_bound.py).
-    ``arrays``: the arrays the unpickler made; ``long_texts``: the long strings in its memo;
-    both lists hold the only reference besides the objects' owners."""
-    if not pickle_bound.has_shared(watch, holder, arrays, long_texts):
+    ``arrays``: the arrays the unpickler made (the list holds the only reference besides
+    their owners)."""
+    if not pickle_bound.has_shared(watch, holder, arrays):
         return
     limit = pickle_bound.budget(size)
     try:
@@ -403,3 +402,19 @@ def _check_expansion(path, holder, size, watch, arrays, long_texts):
         raise UsageError(f"{path}: refuses to load it: its shared references expand its {size} bytes "
                        f"to more than {limit} elements (a stats or sorting file holds about one per "
                        "byte); re-create it")
+
+
+_NUMBERS = (bool, int, float, np.bool_, np.integer, np.floating)
+
+
+def as_numbers(values):
+    """A loaded list, tuple or array of numbers as a 1-D numpy array (bool, int or float), or
+    ValueError. A list's items are checked before numpy converts it: from a long string that
+    the file repeats (which the expansion check does not see), numpy would build a string
+    array of every copy."""
+    if isinstance(values, (list, tuple)) and not all(isinstance(v, _NUMBERS) for v in values):
+        raise ValueError("not a flat list of numbers")
+    array = np.asarray(values)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "biuf"):
+        raise ValueError("not a flat list of numbers")
+    return array

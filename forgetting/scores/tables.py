@@ -85,9 +85,6 @@ def _numbers(path, name, values):
     """Entry ``name`` of a sorting file as a 1-D numeric (bool, int, float) array, or a
     one-line ValueError naming it."""
     try:
-        array = np.asarray(values)
+        return safe_pickle.as_numbers(values)
     except (TypeError, ValueError, OverflowError):
-        array = None
-    if array is None or array.ndim != 1 or (array.size and array.dtype.kind not in "biuf"):
-        raise ValueError(f"{path}: its {name!r} entry is not a flat list of numbers")
-    return array
+        raise ValueError(f"{path}: its {name!r} entry is not a flat list of numbers") from None
