@@ -36,8 +36,11 @@ execution. So here:
   which behaves as an ndarray and pickles again as a plain one.
 
 Every failure is a ``UsageError`` with one line naming the path: missing, unreadable,
-truncated or corrupted (any exception from unpickling), or naming a forbidden global.
-A forbidden global is refused before anything is imported or called.
+not a regular file (a FIFO would block the read: ``regular.open_regular``), truncated or
+corrupted (any exception from unpickling), naming a forbidden global, or expanding, through
+shared references, beyond ``pickle_bound.budget`` of its size (a "billion laughs"), or
+containing itself. A forbidden global is refused before anything is imported or called;
+an expanding file before anything walks what it loaded (forgetting/files/pickle_bound.py).
 """
 import gc
 import os
@@ -332,8 +335,9 @@ def load(path):
     """Unpickle ``path`` (a stats or sorting file) with the restricted loader.
 
     Returns the unpickled object. Raises ``UsageError`` with a one-line message naming
-    ``path`` when the file is missing, unreadable, not a complete pickle, or names a
-    global outside the allow-list (which is then never imported or called).
+    ``path`` when the file is missing, unreadable, not a regular file, not a complete
+    pickle, names a global outside the allow-list (which is then never imported or called),
+    or expands beyond ``pickle_bound.budget`` of its size.
     """
     try:
         handle = regular.open_regular(path)
