@@ -7,9 +7,10 @@ end. Every reader of a project file goes through here first:
 * ``open_regular(path, mode)`` opens without blocking (``O_NONBLOCK``: opening a FIFO with no
   writer returns at once), checks the open descriptor with ``fstat`` (so the path cannot be
   swapped between the check and the read), and hands back an ordinary blocking file object;
-* ``require_regular_file(path)`` is the same check by ``stat``, for readers that must pass a
-  path to a library (``np.fromfile``): a window remains between check and open there, which
-  only someone replacing the file on purpose could use.
+* ``require_regular_file(path)`` is the same check by ``stat``, for code that lists files
+  for others to read (``naming.find_stats_files``: the ordering script refuses a FIFO before
+  loading any run) or must hand a path to a library; a window remains between check and
+  open there, which only someone replacing the file on purpose could use.
 
 Both raise ``NotRegularFile`` (a ``UsageError`` and a ``ValueError``, so the command-line
 scripts print it as one ``error:`` line and the readers that report damaged files as
