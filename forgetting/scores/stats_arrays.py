@@ -116,9 +116,9 @@ def stats_to_arrays(stats, epochs, with_losses=True, with_margins=False, with_ac
     None (the original's API, which did not check) do not. Raises ``StatsFormatError``
     saying what is wrong otherwise. ``with_losses=False`` skips building (and checking) the
     loss matrix; ``with_margins`` builds (and checks) the margin matrix, which only AUM
-    needs; ``with_accs=False`` skips the accuracy matrix (``lengths`` then come from the first
-    matrix built), for the scores that do not read it: building each matrix costs about a
-    fifth of loading the file. Losses and margins may be NaN or infinite (a diverged run).
+    needs; ``with_accs=False`` does not return the accuracy matrix (it is still built, to check
+    it and to count each example's presentations: about a fifth of loading the file), for the
+    scores that do not read it. Losses and margins may be NaN or infinite (a diverged run).
     """
     if not (with_accs or with_losses or with_margins):
         raise ValueError("ask for at least one of accs, losses, margins")
@@ -158,15 +158,14 @@ def stats_to_arrays(stats, epochs, with_losses=True, with_margins=False, with_ac
         if not ((accs == 0) | (accs == 1)).all():
             raise StatsFormatError("an accuracy is not 0 or 1")
         accs = accs.astype(np.int8)
-    counted = "accuracies"
     del acc_rows
     losses = margins = None
     if not with_accs:  # checked, then dropped: the caller's scores do not read them
         accs = None
     if with_losses:
-        losses, lengths, counted = _values(records, 0, "losses", ids, lengths, counted, epochs)
+        losses = _values(records, 0, "losses", ids, lengths, epochs)
     if with_margins:
-        margins, lengths, counted = _values(records, 2, "margins", ids, lengths, counted, epochs)
+        margins = _values(records, 2, "margins", ids, lengths, epochs)
     return RunArrays(ids=ids, accs=accs, losses=losses, lengths=lengths, margins=margins)
 
 
@@ -207,21 +206,18 @@ def _check_accuracy_lists(stats):
                 "in 0..100")
 
 
-def _values(records, part, what, ids, lengths, counted, epochs):
-    """``(matrix, lengths, counted)``: the float64 matrix of part ``part`` (0 losses, 2
-    margins) of every record, refusing an example with a different number of entries than
-    the ``lengths`` already found (``counted``: of what); the first matrix sets them."""
+def _values(records, part, what, ids, lengths, epochs):
+    """The float64 matrix of part ``part`` (0 losses, 2 margins) of every record, refusing an
+    example with a different number of entries than its accuracies (``lengths``)."""
     matrix, part_lengths = _matrix([rec[part] for rec in records], epochs, np.float64, what)
-    if lengths is None:
-        return matrix, part_lengths, what
     mismatch = np.flatnonzero(part_lengths != lengths)
     if mismatch.size:
         i = mismatch[0]
         raise StatsFormatError(
-            f"example {ids[i]} has {part_lengths[i]} {what} but {lengths[i]} {counted}"
+            f"example {ids[i]} has {part_lengths[i]} {what} but {lengths[i]} accuracies"
             f" in its first {epochs} presentations"
         )
-    return matrix, lengths, counted
+    return matrix
 
 
 # Key types that are example ids as they are: what the training scripts (int) and the original
