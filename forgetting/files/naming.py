@@ -93,6 +93,13 @@ def sorting_file_name(sorting_file):
     return name[:-len(".pkl")] if name.endswith(".pkl") else name
 
 
+def is_sampled_run(path):
+    """True if the run file at ``path`` comes from a ``--sampling`` run other than uniform (its
+    name holds ``__sampling_<mode>``, SPEC section 7): examples presented a varying number of
+    times, by design. A uniform run presents every example once per epoch."""
+    return re.search(r"(^|__)sampling_(?!uniform(__|$))", os.path.basename(path)) is not None
+
+
 def save_fname(args, flags):
     """The run's base file name from the parsed ``args`` namespace and the ordered ``flags``
     (the original's), followed by ``optional_fname_flags(args)``; each value is ``str()`` of

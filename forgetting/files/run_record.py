@@ -42,6 +42,7 @@ import subprocess
 
 from forgetting.errors import UsageError
 from forgetting.files import atomic
+from forgetting.files.regular import open_regular
 
 FORMAT = 1
 # Flags that cannot change a run's statistics: every other flag can. --epochs is left out as
@@ -185,7 +186,7 @@ def read_record(path):
     """The record at ``path`` as a dict, or None when there is none (a run written before
     records existed). ValueError when the file is not a run record."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:  # a FIFO would block: refused (a ValueError)
             raw = handle.read(1 << 20)  # a record is a few KB; a larger file is not one
     except FileNotFoundError:
         return None

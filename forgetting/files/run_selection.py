@@ -15,12 +15,14 @@ plot_figures.py) finds them here, the same way:
   results, other than ``seed`` (``check_one_experiment``), and take the number of epochs from
   the runs' records unless told (``epochs_of``).
 """
+import contextlib
 import dataclasses
 import os
 from typing import Optional
 
 from forgetting.errors import UsageError
 from forgetting.files import run_record
+from forgetting.files.regular import require_regular_file
 from forgetting.files.naming import (FNAME_FLAG_TYPES, OPTIONAL_FLAG_TYPES, STATS_ENDING,
                                      RunPaths, parse_save_fname)
 
@@ -117,7 +119,10 @@ def find_runs(input_dir, fname_args, say=print, verbose=False, list_included=Tru
         for name in sorted(files):
             if not name.endswith(STATS_ENDING):
                 continue
-            run = read_found_run(os.path.join(directory, name))
+            path = os.path.join(directory, name)
+            with contextlib.suppress(FileNotFoundError):  # a dangling link: its reader says so
+                require_regular_file(path)  # a FIFO would block its reader: refuse it now
+            run = read_found_run(path)
             if not matches(run, fname_args):
                 skipped.append(name)
                 if verbose:

@@ -31,7 +31,7 @@ import zlib
 
 import numpy as np
 
-from forgetting.files import atomic
+from forgetting.files import atomic, regular
 from forgetting.errors import UsageError
 
 MAGIC = b"FGTLOG02"
@@ -83,7 +83,7 @@ def _read_header(path, magics):
     """(ids, n_batches, checked) from the header of the log at ``path``, which must start
     with one of ``magics``."""
     try:
-        with open(path, "rb") as handle:
+        with regular.open_regular(path) as handle:
             header = np.frombuffer(handle.read(_HEADER.itemsize), dtype=_HEADER)
             if len(header) != 1 or header["magic"][0] not in magics:
                 raise ValueError("bad header")
@@ -91,6 +91,8 @@ def _read_header(path, magics):
             ids = np.frombuffer(handle.read(8 * n_train), dtype="<i8")
             if len(ids) != n_train:
                 raise ValueError("truncated header")
+    except regular.NotRegularFile:
+        raise
     except (OSError, ValueError) as err:
         raise UsageError(f"{path} is not a readable statistics log ({err}); "
                          "start the run again without --resume") from None
@@ -117,7 +119,7 @@ def _write_at(path, offset, data):
 def open_stats_log(path):
     """The log at ``path``, whichever kind its magic says."""
     with contextlib.suppress(OSError):
-        with open(path, "rb") as handle:
+        with regular.open_regular(path) as handle:
             if handle.read(len(SAMPLED_MAGIC)) in (SAMPLED_MAGIC, UNCHECKED_SAMPLED_MAGIC):
                 return SampledStatsLog.open(path)
     return StatsLog.open(path)
@@ -194,7 +196,7 @@ def peek(path):
     A sampled run's log (``SampledStatsLog``) has records of varying size: ``n_batches`` 0
     and the dtype None. ValueError if ``path`` is no statistics log; OSError if it cannot
     be read."""
-    with open(path, "rb") as handle:
+    with regular.open_regular(path) as handle:
         header = np.frombuffer(handle.read(_HEADER.itemsize), dtype=_HEADER)
     if len(header) != 1 or header["magic"][0] not in CHECKED:
         raise ValueError("not a statistics log (bad header)")
@@ -261,7 +263,7 @@ class SampledStatsLog:
     def _offset(self, epoch):
         """Where record ``epoch`` starts, or None if an earlier one is missing or torn."""
         size = os.path.getsize(self.path)
-        with open(self.path, "rb") as handle:
+        with regular.open_regular(self.path) as handle:
             while len(self._offsets) <= epoch:
                 start = self._offsets[-1]
                 handle.seek(start)
@@ -307,7 +309,7 @@ class SampledStatsLog:
         if not self.holds(epoch + 1):
             raise UsageError(f"{self.path} holds fewer than {epoch + 1} epochs; start the run "
                              "again without --resume")
-        with open(self.path, "rb") as handle:
+        with regular.open_regular(self.path) as handle:
             handle.seek(self._offsets[epoch])
             raw = handle.read(self._offsets[epoch + 1] - self._offsets[epoch])
         head = np.frombuffer(raw, dtype=_SAMPLED_HEAD, count=1)

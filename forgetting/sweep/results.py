@@ -31,6 +31,7 @@ import pandas as pd
 from forgetting.errors import UsageError
 from forgetting.files import run_record, stats_log
 from forgetting.files.naming import FNAME_FLAG_TYPES, OPTIONAL_FLAG_TYPES
+from forgetting.files.regular import open_regular
 from forgetting.files.resume_scalars import read_scalars
 from forgetting.files.run_selection import (DEFAULT_EPOCHS, check_run_selection, epochs_of,
                                             find_runs)
@@ -50,7 +51,7 @@ _PLAIN = {int: "int64", float: "float64", bool: "bool", str: "object"}
 
 def _read_best_acc_txt(path):
     """(best train, best test) from ``__best_acc.txt``; ValueError/OSError if unreadable."""
-    with open(path) as handle:
+    with open_regular(path, "r") as handle:
         lines = handle.read().split("\n")
     if len(lines) != 2 or lines[0].split() != ["train", "test"]:
         raise ValueError("not a best_acc.txt")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from forgetting.files import atomic
+from forgetting.files.regular import NotRegularFile, open_regular
 from forgetting.errors import UsageError
 
 
@@ -75,12 +76,14 @@ def load_state(path, with_sha256=False):
     """The saved state (CPU tensors); a damaged file is a one-line error. ``with_sha256``:
     ``(state, sha256 of the file)``, from one read of it."""
     try:
-        if not with_sha256:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
+            if not with_sha256:
+                return torch.load(handle, map_location="cpu", weights_only=True)
             data = handle.read()
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         return state, hashlib.sha256(data).hexdigest()
+    except NotRegularFile:
+        raise
     except Exception as err:  # any failure to read it means the same thing to the user
         raise UsageError(f"{path} is not a readable resume state ({type(err).__name__}); "
                          "start the run again without --resume") from None
