@@ -184,8 +184,13 @@ def test_runs_without_a_record_still_read(runs, tmp_path):
     frame = collect(old)
     assert not frame["finished"].any() and frame["problem"].str.contains("2 of 200").all()
     assert collect(old, epochs=2)["finished"].all()
+    # without a record, --epochs is the scripts' default, 200, more than these runs hold
     code, out, err = order("--input_dir", old, "--output_dir", tmp_path, "--output_name", "x")
-    assert code == 0 and "reading 200 epochs per run (the training scripts' default" in out
+    assert "reading 200 epochs per run (the training scripts' default" in out
+    assert_one_line_error(code, err, "--epochs 200 asks for more presentations", "give --epochs 2")
+    code, out, err = order("--input_dir", old, "--output_dir", tmp_path, "--output_name", "x",
+                           "--epochs", "2")
+    assert code == 0, err
 
 
 def test_resume_refuses_a_changed_flag_of_the_record(runs, tmp_path):

@@ -201,8 +201,10 @@ def read_record(path):
 
 
 def result_flags(flags):
-    """The flags of ``flags`` (a record's ``flags``) that can change a run's statistics."""
-    return {name: value for name, value in flags.items() if name not in NOT_RESULT_FLAGS}
+    """The flags of ``flags`` (a record's ``flags``) that can change a run's statistics.
+    ``--learning_rate`` does not with ``--optimizer adam``, which ignores it (as the original)."""
+    ignored = NOT_RESULT_FLAGS | ({"learning_rate"} if flags.get("optimizer") == "adam" else set())
+    return {name: value for name, value in flags.items() if name not in ignored}
 
 
 def check_resume_flags(recorded, current, path):
