@@ -2,7 +2,7 @@
 """Every training run below a directory as one row of a table (CSV), and a summary over seeds.
 
 Finds runs as order_examples_by_forgetting.py does (``--input_dir``, ``--input_fname_args``)
-and reads each run's small files, never its stats pickle (forgetting/sweep/results.py). In a
+and reads each run's small files, never its stats pickle (forgetting/analysis/results.py). In a
 notebook: ``from collect_results import collect; df = collect('mnist_results')``.
 """
 import argparse
@@ -11,7 +11,7 @@ import os
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import atomic
 from forgetting.files.outdir import check_output_dir, make_output_dir
-from forgetting.sweep.results import (RESULT_COLUMNS, add_selection_flags, check_selection,
+from forgetting.analysis.results import (RESULT_COLUMNS, add_selection_flags, check_selection,
                                       collect, format_summary, summarize)
 
 __all__ = ["collect", "main"]

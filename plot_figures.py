@@ -9,7 +9,7 @@
 
 ``--output``'s extension picks the format (.png, .pdf, .svg). A new figure is one entry in
 SUBCOMMANDS: a help line, a function adding its flags, and one drawing a matplotlib Figure
-from the parsed flags (forgetting/sweep/figures.py draws the existing ones).
+from the parsed flags (forgetting/analysis/figures.py draws the existing ones).
 """
 import argparse
 import os
@@ -19,8 +19,8 @@ from forgetting.files import safe_pickle
 from forgetting.files.run_selection import (check_one_experiment, epochs_of, find_runs,
                                             refuse_diverged, require_runs, same_value)
 from forgetting.files.outdir import check_output_dir, make_output_dir
-from forgetting.sweep import figures
-from forgetting.sweep.results import add_selection_flags, check_selection, collect, read_results
+from forgetting.analysis import figures
+from forgetting.analysis.results import add_selection_flags, check_selection, collect, read_results
 
 
 def add_table_flags(parser):
@@ -102,7 +102,7 @@ def add_datamap_flags(parser):
 def draw_datamap(args):
     """Confidence, variability and correctness per example, averaged over the selected runs."""
     from forgetting.scores.over_runs import score_runs
-    from forgetting.sweep.datamap import datamap_figure
+    from forgetting.analysis.datamap import datamap_figure
 
     pairs = check_selection(args)
     runs = find_runs(args.input_dir, pairs, verbose=args.verbose, list_included=False)

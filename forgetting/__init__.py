@@ -4,7 +4,7 @@ Data flows one way: CLI flags -> data + selection -> training loop (records per-
 statistics) -> stats files -> ordering -> sorting file -> the next run's selection.
 
 For notebooks: ``forgetting.load_stats(path)`` (a stats file as a long pandas DataFrame) and
-``forgetting.load_sorting(path)`` (a sorting file as one), from ``forgetting.scores.tables``.
+``forgetting.load_sorting(path)`` (a sorting file as one), from ``forgetting.analysis.tables``.
 They are looked up on first use: importing the package imports nothing (the refresher child
 process and the ordering script import it and must start fast: no numpy, pandas or torch).
 """
@@ -14,7 +14,7 @@ __all__ = ["load_sorting", "load_stats"]
 
 def __getattr__(name):
     if name in __all__:
-        from forgetting.scores import tables
+        from forgetting.analysis import tables
         return getattr(tables, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -16,7 +16,7 @@ import score_examples
 from forgetting.files import run_record
 from forgetting.files.stats_log import (DamagedLog, SampledStatsLog, StatsLog, UNCHECKED_MAGIC,
                                         open_stats_log, record_dtype)
-from forgetting.sweep.results import collect, read_results
+from forgetting.analysis.results import collect, read_results
 from helpers import (MNIST_5K, assert_one_line_error, assert_same_files, call_main, load_pickle,
                      load_state, mnist_fname)
 

@@ -14,7 +14,7 @@ import collect_results
 import run_mnist
 from forgetting.files.naming import (CIFAR_FNAME_FLAGS, FNAME_FLAG_TYPES, MNIST_FNAME_FLAGS,
                                      parse_save_fname, save_fname)
-from forgetting.sweep.results import RESULT_COLUMNS, collect, read_results, summarize
+from forgetting.analysis.results import RESULT_COLUMNS, collect, read_results, summarize
 from forgetting.training.resume_state import load_state, save_state
 from forgetting.errors import CLOSED_PIPE_EXIT
 from helpers import assert_one_line_error, call_main, run_into_closed_pipe, run_script

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import plot_figures
-from forgetting.sweep import datamap
+from forgetting.analysis import datamap
 
 RUNS = {  # seed -> {id: (losses, accs)}
     1: {0: ([0.1, 0.2, 0.05], [1, 1, 1]), 1: ([2.0, 1.0, 3.0], [0, 1, 0]), 2: ([5.0, 4.0, 6.0], [0, 0, 0])},

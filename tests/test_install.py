@@ -8,7 +8,7 @@ import pytest
 IMPORTS = """
 import importlib.util
 import cutout, forgetting, models
-from forgetting.sweep.results import collect
+from forgetting.analysis.results import collect
 from models import MnistNet
 assert importlib.util.find_spec("run_mnist") is None, "a script is importable from anywhere"
 """

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import plot_figures
-from forgetting.sweep import figures
-from forgetting.sweep.results import collect
+from forgetting.analysis import figures
+from forgetting.analysis.results import collect
 from helpers import REPO, assert_one_line_error, call_main, run_script
 from run_files import mnist_fname, write_run
 

@@ -61,7 +61,7 @@ READERS = {
                   "from forgetting.files.stats_log import open_stats_log; open_stats_log(PATH)"),
     "stats log peek": ("__resume_stats.bin", "from forgetting.files.stats_log import peek; peek(PATH)"),
     "best_acc.txt": ("__best_acc.txt",
-                     "from forgetting.sweep.results import _read_best_acc_txt; _read_best_acc_txt(PATH)"),
+                     "from forgetting.analysis.results import _read_best_acc_txt; _read_best_acc_txt(PATH)"),
 }
 
 

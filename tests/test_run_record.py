@@ -18,7 +18,7 @@ import plot_figures
 import run_mnist
 import score_examples
 from forgetting.files.naming import RunPaths
-from forgetting.sweep.results import collect
+from forgetting.analysis.results import collect
 from helpers import assert_one_line_error, call_main, dump_pickle, load_pickle, mnist_fname
 
 pytestmark = pytest.mark.slow

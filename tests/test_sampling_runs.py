@@ -14,7 +14,7 @@ from helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, REPO, assert_one_line_err
                      assert_same_files, call_main, finish, log_records, mnist_fname, start,
                      wait_for)
 from forgetting.files.run_selection import find_runs
-from forgetting.sweep.results import read_run
+from forgetting.analysis.results import read_run
 
 # Killed and resumed: forgetting, whose state is the shared one (last losses, the generator)
 # and its own (learned, forgotten, last correctness); sgd_s's resume is the CIFAR test's.

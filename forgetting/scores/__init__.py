@@ -3,7 +3,6 @@
 - ``stats_arrays``: a stats pickle's dict as ``RunArrays`` (ids, accs, losses, lengths);
 - ``forgetting``: forgetting event counts (the paper); ``mli``: Max Loss Increase;
 - ``original``: the original ordering script's notebook functions, on these arrays;
-- ``tables``: stats and sorting files as pandas DataFrames (``forgetting.load_stats``/``load_sorting``);
 - ``aum``: Area Under the Margin; ``cartography``: confidence, variability, correctness;
 - ``el2n``, ``grand``: from saved weights (import torch; ``saved_run`` rebuilds the run);
 - ``catalog``: every score's name, file key and direction; ``over_runs``: scores over runs;

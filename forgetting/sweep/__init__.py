@@ -1,12 +1,10 @@
-"""Sweeps over the training scripts and what comes out of them.
+"""Sweeps over the training scripts: expansion and execution only (what comes out of them is
+read by forgetting/analysis).
 
 - ``grid``: ``--grid`` axes expanded into the commands a shell loop runs;
 - ``plan``: the grid checked against the script's own flags, and each run's state (to start,
   to continue with --resume, finished) read from its files;
-- ``execute``: the runs as Ray tasks (retries, logs, progress, Ctrl-C);
-- ``results``: every run below a directory as one pandas row (``collect``), read from the
-  runs' small files, never their stats pickles; the summary over seeds;
-- ``figures``: the paper's figures (forgetting histogram, removal curves, removal window)
-  from sorting files and results tables;
-- ``datamap``: the dataset-cartography data map from the runs' stats files.
+- ``connect``: the sweep's own local Ray, or a cluster joined with a bounded wait;
+- ``execute``: the runs as Ray tasks (retries, logs, progress, Ctrl-C); ``progress``: what
+  it shows meanwhile.
 """

@@ -10,7 +10,7 @@
   removed examples starts in the sorted order (two starts at least), random removal of as
   many as a band.
 
-The tables are those of ``forgetting.sweep.results`` (one row per run); only finished runs
+The tables are those of ``forgetting.analysis.results`` (one row per run); only finished runs
 are drawn. Input that cannot make the figure is a UsageError naming the fix.
 """
 import matplotlib
@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 
 from forgetting.errors import UsageError  # noqa: E402
 from forgetting.files import atomic, safe_pickle  # noqa: E402
-from forgetting.sweep.results import flag_columns  # noqa: E402
+from forgetting.analysis.results import flag_columns  # noqa: E402
 
 FORMATS = ("png", "pdf", "svg")
 # Flags that a removal figure plots against or averages over; every other flag must have
@@ -164,7 +164,7 @@ def _full_data_line(ax, done, n):
 
 
 def removal_figure(frame):
-    """Figures 5 left / 6 from a results table (``forgetting.sweep.results``)."""
+    """Figures 5 left / 6 from a results table (``forgetting.analysis.results``)."""
     done = _finished(frame, "removal curve")
     selected = done[(done["keep_lowest_n"] == 0) & (done["sorting_file"] != "none")]
     random = done[done["keep_lowest_n"] < 0]
