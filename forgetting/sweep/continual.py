@@ -6,7 +6,8 @@ per split and task order: each task's accuracy (on its whole partition, eval mod
 the epoch, mean over seeds with a +-1 std band, the test accuracy dotted, and the task
 boundaries as vertical lines. ``forgetting_table`` gives, per panel and task, how much
 accuracy the task loses while the other one trains: its accuracy at the end of a block of
-its own epochs minus its accuracy at the end of the other task's block that follows.
+its own epochs minus its accuracy at the end of the other task's block that follows (and
+minus its lowest accuracy during that block).
 """
 import dataclasses
 import os
@@ -90,13 +91,21 @@ def _title(split, tasks):
 
 
 def continual_figure(runs):
-    """Figure 4: one panel per (split, tasks) of ``runs`` (``load_continual_runs``)."""
+    """Figure 4: one panel per (split, tasks) of ``runs`` (``load_continual_runs``), a row
+    per split and a column per task order."""
     groups = panels(runs)
     first = runs[0].flags
     per_task = first["epochs_per_task"]
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4.4), sharey=True,
-                             layout="constrained", squeeze=False)
-    for ax, ((split, tasks), rows) in zip(axes[0], groups.items()):
+    splits = list(dict.fromkeys(split for split, _ in groups))
+    orders = sorted({tasks for _, tasks in groups})
+    fig, axes = plt.subplots(len(splits), len(orders), figsize=(5.6 * len(orders),
+                                                                4.2 * len(splits)),
+                             sharey=True, layout="constrained", squeeze=False)
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for (split, tasks), rows in groups.items():
+        ax = axes[splits.index(split)][orders.index(tasks)]
+        ax.set_visible(True)
         n = len({run.flags["seed"] for run in rows})
         ax.set_title(f"{_title(split, tasks)}\n{n} seed{'s' if n != 1 else ''}, mean ± 1 std",
                      fontsize=10)
@@ -114,42 +123,51 @@ def continual_figure(runs):
         ax.set_xlabel("epoch")
         ax.set_xlim(0.5, len(tasks) * per_task + 0.5)
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="lower center", fontsize=8, frameon=False)
-    axes[0][0].set_ylabel("accuracy on the task's examples (%)")
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+        ax.set_ylabel("accuracy on the task's examples (%)")
     fig.suptitle(f"{first['dataset']}: two tasks of {first['task_size']:,} examples, "
                  f"{per_task} epochs each (Toneva et al. 2019, Fig. 4)", fontsize=11)
     return fig
 
 
+def _mean_std(values):
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
 def forgetting_table(runs):
-    """One row per panel, task and block of the other task that follows one of its own:
-    ``(split, tasks, task, after_epoch, acc before, acc after, drop)`` as (mean, std) over the
-    seeds of the accuracy at the end of the task's own block, at the end of the other task's
-    next block, and of their difference (the accuracy lost while the other task trained)."""
+    """One dict per panel, task and block of the other task that follows a block of its own:
+    ``split``, ``tasks``, ``task``, ``other``, ``trained_until``/``until`` (1-based epochs: the
+    end of the task's block and of the other's that follows), and as ``(mean, std)`` over the
+    seeds: ``before`` (the task's accuracy at the end of its block), ``after`` (at the end of
+    the other's), ``lowest`` (its lowest during the other's block), ``lost`` (before - after)
+    and ``lost_most`` (before - lowest); ``seeds``."""
     rows = []
     for (split, tasks), group in panels(runs).items():
         per_task = group[0].flags["epochs_per_task"]
         for block in range(1, len(tasks)):
-            task = tasks[block - 1]
-            if tasks[block] == task:
+            task, other = tasks[block - 1], tasks[block]
+            if other == task:
                 continue
-            own, other = block * per_task - 1, (block + 1) * per_task - 1   # 0-based rows
-            before = np.array([run.table[f"acc_{task}"].iloc[own] for run in group], dtype=float)
-            after = np.array([run.table[f"acc_{task}"].iloc[other] for run in group], dtype=float)
-
-            def mean_std(values):
-                return values.mean(), (values.std(ddof=1) if len(values) > 1 else 0.0)
-
-            rows.append((split, tasks, task, (block + 1) * per_task, mean_std(before),
-                         mean_std(after), mean_std(before - after), len(group)))
+            own_end, other_end = block * per_task, (block + 1) * per_task   # 1-based epochs
+            accs = np.stack([run.table[f"acc_{task}"].to_numpy(dtype=float) for run in group])
+            before, after = accs[:, own_end - 1], accs[:, other_end - 1]
+            lowest = accs[:, own_end:other_end].min(axis=1)
+            rows.append({"split": split, "tasks": tasks, "task": task, "other": other,
+                         "trained_until": own_end, "until": other_end,
+                         "before": _mean_std(before), "after": _mean_std(after),
+                         "lowest": _mean_std(lowest), "lost": _mean_std(before - after),
+                         "lost_most": _mean_std(before - lowest), "seeds": len(group)})
     return rows
 
 
 def forgetting_lines(runs):
     """``forgetting_table`` as lines to print."""
-    lines = []
-    for split, tasks, task, epoch, before, after, drop, n in forgetting_table(runs):
-        lines.append(f"{split} split, order {tasks}: task {task} {before[0]:.1f} ± {before[1]:.1f}% "
-                     f"-> {after[0]:.1f} ± {after[1]:.1f}% by epoch {epoch} while the other task "
-                     f"trained: lost {drop[0]:.1f} ± {drop[1]:.1f} points ({n} seeds)")
-    return lines
+    def pm(pair, unit=""):
+        return f"{pair[0]:.1f} ± {pair[1]:.1f}{unit}"
+
+    return [f"{r['split']} split, order {r['tasks']}: task {r['task']} {pm(r['before'], '%')} at "
+            f"epoch {r['trained_until']} -> {pm(r['after'], '%')} at epoch {r['until']} (lowest "
+            f"{pm(r['lowest'], '%')}) while task {r['other']} trained: lost {pm(r['lost'])} points "
+            f"(at most {pm(r['lost_most'])}; {r['seeds']} seed{'s' if r['seeds'] != 1 else ''})"
+            for r in forgetting_table(runs)]
