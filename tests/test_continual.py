@@ -262,3 +262,28 @@ def test_plot_figures_continual_draws_a_panel_per_split_and_order(runs, tmp_path
             f"0.0% at epoch 4 (lowest {lowest:.1f} ± 0.0%) while task B trained: lost "
             f"{before - after:.1f} ± 0.0 points (at most {before - lowest:.1f} ± 0.0; 1 seed)"
             ) in lines
+
+
+@pytest.mark.slow
+def test_the_cifar_family_trains_with_run_cifars_network_and_optimiser(tiny_cifar, tmp_path):
+    """ResNet18, Nesterov SGD and crop/flip on the tiny synthetic CIFAR-10: the table's task
+    columns cover each task's 20 images, and the record holds the family's defaults."""
+    from cifar_fixtures import patch_checksums
+
+    out = tmp_path / "out"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        patch_checksums(monkeypatch, tiny_cifar.checksums)
+        code, stdout, err = call_main(run_continual.main, [
+            "--dataset", "cifar10", "--data_dir", tiny_cifar.data_dir, "--data_augmentation",
+            "--task_size", 20, "--epochs_per_task", 1, "--tasks", "BA", "--batch_size", 10,
+            "--threads", 1, "--no_cuda", "--output_dir", out, "--progress_every", 0])
+    assert code == 0, stdout + err
+    name = "dataset_cifar10__split_random__tasks_BA__task_size_20__epochs_per_task_1__seed_1__sorting_file_none"
+    table = read_task_table(out / f"{name}__tasks.csv")
+    assert table["task"].tolist() == ["B", "A"]
+    for column in ("acc_A", "acc_B"):   # whole images out of 20
+        assert all(float(v * 20 / 100).is_integer() for v in table[column])
+    with open(out / f"{name}__run.json") as handle:
+        flags = json.load(handle)["flags"]
+    assert (flags["model"], flags["learning_rate"], flags["batch_size"], flags["epochs"]) == (
+        "resnet18", 0.1, 10, 2)

@@ -18,8 +18,7 @@ import numpy as np
 from forgetting.data.selection import load_sorted_ids, sorting_file_path
 from forgetting.errors import UsageError
 from forgetting.files import safe_pickle
-
-TASK_NAMES = "AB"
+from forgetting.files.naming import TASK_NAMES
 COUNTS_KEY = "forgetting counts"
 
 

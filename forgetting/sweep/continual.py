@@ -18,9 +18,8 @@ matplotlib.use("Agg")  # before pyplot: files only, on machines without a displa
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from forgetting.data.tasks import TASK_NAMES  # noqa: E402
 from forgetting.errors import UsageError  # noqa: E402
-from forgetting.files.naming import TASK_TABLE_SUFFIX  # noqa: E402
+from forgetting.files.naming import TASK_NAMES, TASK_TABLE_SUFFIX  # noqa: E402
 from forgetting.files.run_selection import check_one_experiment  # noqa: E402
 
 SCRIPT = "run_continual.py"

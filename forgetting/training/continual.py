@@ -17,7 +17,7 @@ loss, and the test set's. The table is the sampler's state, so the resume state 
 import numpy as np
 import torch
 
-from forgetting.data.tasks import TASK_NAMES
+from forgetting.files.naming import TASK_NAMES
 from forgetting.training.loop import evaluate
 from forgetting.training.sampling import EpochPlan
 
