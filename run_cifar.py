@@ -21,6 +21,7 @@ from forgetting.files import atomic
 from forgetting.files.naming import CIFAR_FNAME_FLAGS, RunPaths, check_name_fits, save_fname
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
+from forgetting.files.regular import open_regular
 from forgetting.files.replaced import make_room
 from forgetting.files.run_lock import hold_run_lock
 from forgetting.training.loop import TrainingJob, flag_fields, run_job
@@ -188,7 +189,7 @@ def write_changed_labels(path, text):
     resumed run draws the same flips: it leaves the file, and its time stamp, alone)."""
     atomic.remove_stale_temps(path)
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             if handle.read() == text.encode():
                 return
     except OSError:

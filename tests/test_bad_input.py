@@ -282,6 +282,14 @@ ORDER_CASES = [
     ("ids-differ", stats_file(2, stats([0, 1, 2, 3, 9])), [],
      [STATS_NAME.format(seed=2), "example ids differ", "1 ids only in this file, 1 only in the first"]),
     ("zero-epochs", stats_file(1, stats(range(5))), ["--epochs", "0"], ["--epochs must be at least 1"]),
+    # issue 20, item 7: files that do not add up
+    ("uneven-presentations", stats_file(2, {**stats(range(5)), np.int64(3): [[0.5], [1], [0.1]]}), [],
+     [STATS_NAME.format(seed=2), "example 3 has 1 presentations but example 0 has 3"]),
+    ("epochs-beyond-the-run", stats_file(1, stats(range(5))), ["--epochs", "4"],
+     [STATS_NAME.format(seed=1), "--epochs 4 asks for more presentations than the run holds (3 per "
+      "example); give --epochs 3 or less"]),
+    ("test-accuracy-nan", stats_file(2, {**stats(range(5)), "test": [[], [float("nan")]]}), [],
+     [STATS_NAME.format(seed=2), "'test' accuracy nan (entry 0) is not a percentage in 0..100"]),
     ("odd-fname-args", lambda i: None, ["--input_fname_args", "seed"], ["name/value pairs"]),
 ]
 
@@ -293,7 +301,7 @@ def test_ordering_refuses(make_inputs, flags, needles, tmp_path):
     inputs.mkdir()
     make_inputs(inputs)
     argv = ["--input_dir", inputs, "--output_dir", tmp_path / "sorted", "--output_name", "order",
-            "--output_dir_MLI", tmp_path / "mli", *flags]
+            "--output_dir_MLI", tmp_path / "mli", "--epochs", "2", *flags]  # a later --epochs wins
     refused(tmp_path, tmp_path / "pwned", lambda: call_main(order_examples_by_forgetting.main, argv),
             *[needle.format(inputs=inputs) for needle in needles])
 

@@ -152,12 +152,24 @@ def test_sigterm_saves_every_finished_epoch_then_resume_completes(mnist_runs):
 def test_a_refresh_child_dies_with_its_killed_parent(tmp_path):
     """An orphaned refresh of the legacy pickle could rename an older pickle over the one a
     --resume run wrote since; so the child dies with the training process. Here the child
-    blocks on a FIFO (as if in the middle of its work) until its parent is killed."""
+    blocks on a FIFO (as if in the middle of its work) until its parent is killed: the
+    readers refuse a FIFO (issue 20, item 5), so a sitecustomize on the child's path lets
+    its stats-log reader open one as plain ``open`` would, in the refresh child only."""
     if not os.path.exists("/proc/self/stat"):
         pytest.skip("needs Linux /proc")
     fifo = tmp_path / "log.bin"
     os.mkfifo(fifo)
     out = tmp_path / "stats.pkl"
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(textwrap.dedent("""
+        import os
+        if os.environ.get("FORGETTING_REFRESH_PARENT"):
+            from forgetting.files import regular
+            regular.open_regular = lambda path, mode="rb": open(path, mode)
+    """))
+    env = cli_env()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     parent_code = textwrap.dedent("""
         import sys, time
         from forgetting.training.refresher import BackgroundRefresher
@@ -167,7 +179,7 @@ def test_a_refresh_child_dies_with_its_killed_parent(tmp_path):
         time.sleep(300)
     """)
     parent = subprocess.Popen([PYTHON, "-c", parent_code, str(fifo), str(out)], cwd=REPO,
-                              env=cli_env(), stdout=subprocess.PIPE, text=True)
+                              env=env, stdout=subprocess.PIPE, text=True)
     child = None
     try:
         child = int(parent.stdout.readline())

@@ -139,8 +139,8 @@ def test_descending_order_breaks_ties_by_ascending_id():
 
 
 def test_only_the_asked_matrices_are_built():
-    """aum reads only margins, confidence only losses: lengths then come from that matrix,
-    and a second matrix is checked against the first."""
+    """aum reads only margins, confidence only losses: the accuracies are checked (issue 20,
+    item 7) but not returned, and every matrix built is checked against their lengths."""
     from forgetting.scores.stats_arrays import StatsFormatError, stats_to_arrays
 
     stats = {0: [[0.5, 0.25], [1, 0], [2.0, -1.0]], 1: [[1.0], [0], [0.5]], "train": [[], [50.0]]}
@@ -150,5 +150,5 @@ def test_only_the_asked_matrices_are_built():
     run = stats_to_arrays(stats, 5, with_accs=False)
     assert run.losses.tolist() == [[0.5, 0.25], [1.0, 0.0]] and run.margins is None
     stats[1][2].append(3.0)
-    with pytest.raises(StatsFormatError, match="example 1 has 2 margins but 1 losses"):
+    with pytest.raises(StatsFormatError, match="example 1 has 2 margins but 1 accuracies"):
         stats_to_arrays(stats, 5, with_margins=True, with_accs=False)

@@ -78,11 +78,21 @@ def test_counts_summed_over_runs_ties_by_id(two_runs, tmp_path):
 
 
 def test_never_learned_counts_the_epochs_flag(two_runs, tmp_path):
-    # Default --epochs 200 with five presentations: never learned still counts 200.
-    code, _, stderr = order("--input_dir", two_runs, "--output_dir", tmp_path, "--output_name", "x.pkl")
+    code, _, stderr = order("--input_dir", two_runs, "--output_dir", tmp_path, "--output_name", "x.pkl",
+                            "--epochs", 5)
     assert code == 0, stderr
     sorting = load_pickle(tmp_path / "x.pkl")  # '.pkl' not doubled
-    assert dict(zip(sorting["indices"].tolist(), sorting["forgetting counts"].tolist())) == {0: 2, 1: 200, 2: 0, 3: 2}
+    assert dict(zip(sorting["indices"].tolist(), sorting["forgetting counts"].tolist())) == {0: 2, 1: 5, 2: 0, 3: 2}
+
+
+def test_more_epochs_than_a_uniform_run_holds_is_refused(two_runs, tmp_path):
+    """Issue 20, item 7: --epochs 200 over runs of five presentations used to count a never
+    learned example 200 times; now refused, naming both numbers."""
+    code, stdout, stderr = order("--input_dir", two_runs, "--output_dir", tmp_path, "--output_name", "x",
+                                 "--epochs", 200)
+    assert_one_line_error(code, stderr, "--epochs 200 asks for more presentations than the run holds "
+                          "(5 per example); give --epochs 5 or less", stats_name(1), out=stdout)
+    assert not (tmp_path / "x.pkl").exists()
 
 
 def test_epochs_truncates_presentations(two_runs, tmp_path):

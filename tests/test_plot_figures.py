@@ -179,3 +179,16 @@ def test_mixed_experiments_are_refused(tmp_path):
     assert res.returncode == 2 and "dataset takes mnist, mnist_5k" in res.stderr
     assert "--input_fname_args dataset VALUE" in res.stderr
     assert not (tmp_path / "f.png").exists()
+
+
+def test_load_counts_refuses_counts_that_do_not_match_the_ids(tmp_path):
+    """Issue 20, item 7: a sorting file with 10 counts for 4,000 ids was drawn as 10 examples."""
+    from forgetting.errors import UsageError
+    from forgetting.files import safe_pickle
+
+    path = tmp_path / "sorted.pkl"
+    path.write_bytes(pickle.dumps({"indices": np.arange(4000), "forgetting counts": np.zeros(10, np.int64)}))
+    with pytest.raises(UsageError, match="'forgetting counts' hold 10 values for 4000 ids"):
+        figures.load_counts(str(path), safe_pickle.load)
+    path.write_bytes(pickle.dumps({"indices": np.arange(10), "forgetting counts": np.zeros(10, np.int64)}))
+    assert figures.load_counts(str(path), safe_pickle.load).tolist() == [0] * 10

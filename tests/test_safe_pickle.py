@@ -6,6 +6,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 
 import numpy as np
@@ -286,3 +287,157 @@ def test_damaged_pickles_only_ever_raise_usage_error(tmp_path, memory_cap, data)
         safe_pickle.load(path)
     except UsageError as err:
         assert str(err).startswith(path) and "\n" not in str(err)
+
+
+# ---------------------------------------------------------------- files that expand (issue 20, item 3)
+
+
+def laughs(depth, width=10):
+    """A stats dict whose one example holds ``width**depth`` numbers as ``depth`` levels of
+    ``width`` references to the same list: a few hundred bytes pickled."""
+    level = [0] * width
+    for _ in range(depth - 1):
+        level = [level] * width
+    return {0: [level, level, level], "train": [[], [50.0]], "test": [[], [50.0]]}
+
+
+def tree_size(obj):
+    """The plain recursion that pickle_bound.expanded_size must agree with: shared objects
+    counted every time they are reached (one per container slot, two per dict entry, one per
+    character, array element or other value)."""
+    def is_number(item):
+        return isinstance(item, (int, float, complex, np.generic))
+
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return len(obj) + sum(tree_size(item) for item in obj if not is_number(item))
+    if isinstance(obj, dict):
+        return 2 * len(obj) + sum(tree_size(item) for pair in obj.items() for item in pair
+                                  if not is_number(item))
+    if isinstance(obj, np.ndarray):
+        items = obj.ravel().tolist() if obj.dtype.hasobject else []
+        return max(obj.size, 1) + sum(tree_size(item) for item in items if not is_number(item))
+    if isinstance(obj, (str, bytes)):
+        return max(len(obj), 1)
+    return 1
+
+
+def same(a, b):
+    """Equal values, arrays compared by content (a shared array may come back as views)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(same, a, b))
+    return a == b
+
+
+def object_array_of(item, n):
+    array = np.empty(n, dtype=object)
+    for i in range(n):
+        array[i] = item
+    return array
+
+
+def test_a_billion_laughs_is_refused_at_once(tmp_path):
+    """The issue's file: ~290 bytes that walked as a tree are a billion numbers (14.6 s and
+    3.5 GB in the ordering script before; one level deeper exhausted the machine)."""
+    data = pickle.dumps(laughs(9), protocol=2)
+    assert len(data) < 300
+    path = write(tmp_path, data)
+    started = time.perf_counter()
+    with pytest.raises(UsageError, match=r"shared references expand its \d+ bytes to more than "
+                                         r"\d+ elements") as err:
+        safe_pickle.load(path)
+    assert time.perf_counter() - started < 0.5
+    assert str(err.value).startswith(path) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name, content", [
+    ("one array repeated", [np.zeros(1000)] * 2000),
+    ("an object array of one list repeated", object_array_of([0] * 500, 400)),
+    ("a shared tuple key", {((1,) * 300, (2,) * 300) * 50: 0}),
+    ("a shared set", [frozenset(range(500))] * 100),
+])
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_other_shared_bombs_are_refused(tmp_path, name, content, protocol):
+    path = write(tmp_path, pickle.dumps(content, protocol=protocol))
+    with pytest.raises(UsageError, match="shared references expand"):
+        safe_pickle.load(path)
+
+
+def test_a_file_that_contains_itself_is_refused(tmp_path):
+    loop = [1, 2]
+    loop.append(loop)
+    for content in (loop, {"a": [loop]}):
+        with pytest.raises(UsageError, match="it contains itself"):
+            safe_pickle.load(write(tmp_path, pickle.dumps(content)))
+
+
+def test_the_refusal_matches_the_plain_tree_count(tmp_path):
+    """Random structures sharing lists, strings and arrays, some within the budget, some
+    beyond: refused exactly when the plain recursion counts more than the budget, and
+    otherwise loaded equal to what was pickled."""
+    from forgetting.files import pickle_bound
+
+    rng = np.random.RandomState(0)
+    outcomes = set()
+    for case in range(60):
+        pool = [[float(x) for x in rng.rand(rng.randint(1, 40))], "s" * int(rng.randint(1, 200)),
+                np.arange(rng.randint(1, 300)), list(range(rng.randint(0, 30)))]
+        for _ in range(rng.randint(1, 4)):  # lists of references to earlier ones
+            pool.append([pool[i] for i in rng.randint(0, len(pool), rng.randint(1, 25))])
+        content = {i: item for i, item in enumerate(pool[-3:])}
+        data = pickle.dumps(content, protocol=int(rng.choice([2, 4, 5])))
+        path = write(tmp_path, data)
+        too_big = tree_size(content) > pickle_bound.budget(len(data))
+        outcomes.add(too_big)
+        if too_big:
+            with pytest.raises(UsageError, match="shared references expand"):
+                safe_pickle.load(path)
+        else:
+            assert same(safe_pickle.load(path), content)
+    assert outcomes == {True, False}
+
+
+def test_a_little_sharing_within_the_budget_loads(tmp_path):
+    shared = list(range(100))
+    loaded = safe_pickle.load(write(tmp_path, pickle.dumps({"a": shared, "b": shared})))
+    assert loaded == {"a": shared, "b": shared}
+
+
+def test_files_without_sharing_are_never_walked(tmp_path, monkeypatch):
+    """The exact measure (a Python walk: ~4 s on a 50,000 x 200 file) runs only when the
+    reference counts show something shared: never for the files the scripts write."""
+    from forgetting.files import pickle_bound
+    from forgetting.files.stats_log import record_dtype
+    from forgetting.files.stats_pickle import build_stats_dict, encode_stats_pickle
+
+    def walked(*args):
+        raise AssertionError("the exact measure ran on a file without shared references")
+
+    records = np.zeros(3, dtype=record_dtype(50, 2))
+    records["loss"] = np.random.RandomState(0).rand(3, 50)
+    ids = np.arange(50)
+    encoded = []
+    encode_stats_pickle(ids, records, encoded.append)
+    files = [b"".join(encoded), pickle.dumps(build_stats_dict(ids, records), protocol=2),
+             pickle.dumps(original_stats(np.int64), protocol=2), _sorting_p2(), STATS_NUMPY1_P2,
+             SORTING_NUMPY1_P4, SORTING_NUMPY1_P5,
+             pickle.dumps({"indices": np.arange(40), "counts": np.arange(40)}, protocol=5),
+             pickle.dumps({"indices": np.arange(40, dtype=object)}, protocol=4)]
+    monkeypatch.setattr(pickle_bound, "expanded_size", walked)
+    for data in files:
+        safe_pickle.load(write(tmp_path, data))
+
+
+def test_the_ordering_script_refuses_the_laughs_in_one_line(tmp_path):
+    """End to end, in a process of its own with a time limit (the old code expanded it)."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "dataset_x__seed_1__stats_dict.pkl").write_bytes(pickle.dumps(laughs(7), protocol=2))
+    result = subprocess.run([sys.executable, "order_examples_by_forgetting.py", "--input_dir", str(runs),
+                             "--output_dir", str(tmp_path / "out"), "--output_name", "x", "--epochs", "1"],
+                            cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "shared references expand" in result.stderr

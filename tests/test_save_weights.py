@@ -87,11 +87,12 @@ def test_resuming_a_run_saved_without_the_flag(reference, tmp_path):
         assert weights(tmp_path, e).read_bytes() == weights(reference, e).read_bytes()
 
 
-def test_a_fresh_run_removes_an_earlier_runs_weights(tmp_path):
+def test_a_fresh_run_moves_an_earlier_runs_weights_aside(tmp_path):
     train(tmp_path, "--epochs", 1, "--save_weights_at", 0, 1)
     said = train(tmp_path, "--epochs", 1)
-    assert "an earlier run's weights" in said
-    assert not list(tmp_path.glob("*__weights_epoch_*"))
+    assert "moved the earlier run's 7 files to" in said
+    assert not list(tmp_path.glob("*__weights_epoch_*"))  # they describe the run replaced
+    assert len(list(tmp_path.glob("replaced/*/*/*__weights_epoch_*"))) == 2
 
 
 def test_an_epoch_outside_the_run_is_refused(tmp_path):

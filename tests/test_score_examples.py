@@ -208,7 +208,8 @@ def test_model_scores_match_autograd_per_example(runs, tmp_path, name, loop, epo
 
 def test_aum_imports_no_torch(runs, tmp_path):
     code = ("import sys; sys.argv = ['score_examples.py', '--score', 'aum', '--input_dir', sys.argv[1], "
-            "'--output_dir', sys.argv[2], '--output_name', 'a']; import score_examples; "
+            f"'--output_dir', sys.argv[2], '--output_name', 'a', '--epochs', '{EPOCHS}']; "
+            "import score_examples; "
             "score_examples.main(); print('torch' in sys.modules)")
     res = subprocess.run([sys.executable, "-c", code, str(runs), str(tmp_path)], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
@@ -363,7 +364,7 @@ def test_runs_of_different_datasets_or_ids_are_refused(runs, tmp_path):
     shutil.copy(runs / first, mixed / first)
     shutil.copy(runs / first, mixed / f"{run_name(1, 'permuted_mnist_5k')}__stats_dict.pkl")
     res = python("score_examples.py", "--score", "aum", "--input_dir", mixed, "--output_dir", tmp_path,
-                 "--output_name", "x")
+                 "--output_name", "x", "--epochs", EPOCHS)
     assert_refused(res, "mix experiments", "dataset takes mnist_5k, permuted_mnist_5k")
 
     stats = load(runs / first)
@@ -372,6 +373,6 @@ def test_runs_of_different_datasets_or_ids_are_refused(runs, tmp_path):
     with open(mixed / f"{run_name(2)}__stats_dict.pkl", "wb") as handle:
         pickle.dump(stats, handle)
     res = python("score_examples.py", "--score", "aum", "--input_dir", mixed, "--output_dir", tmp_path,
-                 "--output_name", "x")
+                 "--output_name", "x", "--epochs", EPOCHS)
     assert_refused(res, "example ids differ", run_name(2))
     assert not (tmp_path / "x.pkl").exists()

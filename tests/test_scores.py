@@ -147,6 +147,26 @@ def test_stats_to_arrays_refuses_malformed(stats, message):
         stats_to_arrays(stats, epochs=10)
 
 
+@pytest.mark.parametrize("accs", [[1, 2], [1, float("nan")], [0.5, 1]])
+def test_accuracies_are_checked_even_when_not_built(accs):
+    """Issue 20, item 7: the loss-based scores (with_accs=False) took any accuracies."""
+    stats = {0: [[0.1, 0.2], accs, [0.0, 0.0]], 1: [[0.3, 0.4], [1, 1], [0.0, 0.0]]}
+    with pytest.raises(StatsFormatError, match="not 0 or 1"):
+        stats_to_arrays(stats, epochs=2, with_accs=False, with_losses=True)
+
+
+def test_a_uniform_run_is_even_and_long_enough():
+    histories = {0: ([1, 0, 1], [0.1] * 3), 1: ([1] * 3, [0.2] * 3)}
+    assert stats_to_arrays(stats_dict(histories), epochs=3, sampled=False).lengths.tolist() == [3, 3]
+    with pytest.raises(StatsFormatError, match="4 presentations asked for, but the run holds 3 per example"):
+        stats_to_arrays(stats_dict(histories), epochs=4, sampled=False)
+    ragged = {0: ([1], [0.1]), 1: ([1] * 6, [0.2] * 6)}
+    with pytest.raises(StatsFormatError, match="example 1 has 6 presentations but example 0 has 1"):
+        stats_to_arrays(stats_dict(ragged), epochs=1, sampled=False)
+    for sampled in (True, None):  # ragged by design; the original's API never checked
+        assert stats_to_arrays(stats_dict(ragged), epochs=8, sampled=sampled).lengths.tolist() == [1, 6]
+
+
 # ---------------------------------------------------------------- random histories
 
 

@@ -42,7 +42,9 @@ def random_stats(n, epochs, seed, key=int, ragged=False):
 @pytest.mark.parametrize("key, ragged", [(int, False), (np.int64, False), (int, True)])
 def test_load_stats_is_the_dict_in_long_form(tmp_path, key, ragged):
     stats = random_stats(50, 7, seed=1, key=key, ragged=ragged)
-    frame = forgetting.load_stats(stats_file(tmp_path, stats))
+    # ragged: a sampled run, which its name says (a uniform run's must not be: test below)
+    name = "run__sampling_sgd_s__stats_dict.pkl" if ragged else "run__stats_dict.pkl"
+    frame = forgetting.load_stats(stats_file(tmp_path, stats, name))
     assert list(frame.columns) == ["example_id", "presentation", "loss", "acc", "margin"]
     assert [str(t) for t in frame.dtypes] == ["int64", "int64", "float64", "int8", "float64"]
     assert list(frame.itertuples(index=False, name=None)) == rows_by_loop(stats)
@@ -119,6 +121,63 @@ def test_wrong_kind_of_file(tmp_path):
     stats = stats_file(tmp_path, random_stats(3, 2, seed=0))
     with pytest.raises(ValueError, match="not a sorting file"):
         forgetting.load_sorting(stats)
+
+
+def test_a_stats_file_that_does_not_add_up_is_refused(tmp_path):
+    """Issue 20, item 7: a uniform run (no sampling_ in its name) presents every example once
+    per epoch; accuracies are 0/1, train/test accuracies percentages. One-line refusals."""
+    stats = random_stats(5, 6, seed=0)
+    first = next(k for k in stats if not isinstance(k, str))
+    one_short = {**stats, first: [[0.5], [1], [0.1]]}
+    with pytest.raises(StatsFormatError, match=r"example \d+ has (1|6) presentations but example \d+ "
+                                               r"has (6|1); a run without --sampling"):
+        forgetting.load_stats(stats_file(tmp_path, one_short))
+    forgetting.load_stats(stats_file(tmp_path, one_short, "run__sampling_infobatch__stats_dict.pkl"))
+    cases = [
+        ({**stats, first: [[0.5] * 6, [1, 0, 2, 1, 1, 1], [0.1] * 6]}, "an accuracy is not 0 or 1"),
+        ({**stats, first: [[0.5] * 6, [1, 0, float("nan"), 1, 1, 1], [0.1] * 6]},
+         "an accuracy is not 0 or 1"),
+        ({**stats, "test": [[], [30.0, float("nan")]]}, r"'test' accuracy nan \(entry 1\)"),
+        ({**stats, "train": [[], [10.0, 100.5]]}, r"'train' accuracy 100.5 \(entry 1\) is not a percentage"),
+        ({**stats, "train": [[], -1.0]}, r"'train' entry is not \[\[\], accuracies\]"),
+    ]
+    for content, needle in cases:
+        with pytest.raises(StatsFormatError, match=needle) as err:
+            forgetting.load_stats(stats_file(tmp_path, content))
+        assert "\n" not in str(err.value)
+    # NaN losses and margins are a diverged run's, not a broken file
+    diverged = {**stats, first: [[float("nan")] * 6, [0] * 6, [float("inf")] * 6]}
+    assert len(forgetting.load_stats(stats_file(tmp_path, diverged))) == 30
+
+
+def sorting_file(tmp_path, content):
+    path = tmp_path / "sorted.pkl"
+    path.write_bytes(pickle.dumps(content))
+    return str(path)
+
+
+@pytest.mark.parametrize("content, needle", [
+    ({"indices": np.arange(4000), "forgetting counts": np.zeros(10, dtype=np.int64)},
+     "'forgetting counts' hold 10 values for 4000 ids"),
+    ({"indices": np.array([0.0, 1.5, 2.0]), "forgetting counts": np.zeros(3)},
+     "'indices' are float64 values, not integer example ids"),
+    ({"indices": np.array([3, 1, 3]), "forgetting counts": np.zeros(3)},
+     "example id 3 appears 2 times"),
+    ({"indices": np.array([0, -1, 2]), "forgetting counts": np.zeros(3)},
+     r"negative example id \(-1\)"),
+    ({"indices": np.array([0, "a", None], dtype=object), "forgetting counts": np.zeros(3)},
+     "'indices' entry is not a flat list of numbers"),
+    ({"indices": [0, 1, 2], "forgetting counts": [0, [1], 2]},
+     "'forgetting counts' entry is not a flat list of numbers"),
+    ({"indices": ["7" * 1000] * 3000, "forgetting counts": []},  # 12 MB as a numpy string array
+     "'indices' entry is not a flat list of numbers"),
+])
+def test_a_sorting_file_that_does_not_add_up_is_refused(tmp_path, content, needle):
+    """Issue 20, item 7: load_sorting dropped a column of the wrong length, truncated float
+    ids, kept duplicates and gave a bare ValueError for an object array."""
+    with pytest.raises(ValueError, match=needle) as err:
+        forgetting.load_sorting(sorting_file(tmp_path, content))
+    assert "sorted.pkl" in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.slow

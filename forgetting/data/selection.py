@@ -28,10 +28,12 @@ def sorting_file_candidates(input_dir, sorting_file):
 
 
 def sorting_file_path(input_dir, sorting_file):
-    """The first of ``sorting_file_candidates`` that is a file, or a UsageError naming them all."""
+    """The first of ``sorting_file_candidates`` that exists, or a UsageError naming them all."""
+    # Not isfile: a FIFO or device of that name is then refused by the loader, saying what it
+    # is, rather than reported missing (a directory is never a sorting file: skipped).
     candidates = sorting_file_candidates(input_dir, sorting_file)
     for path in candidates:
-        if os.path.isfile(path):
+        if os.path.exists(path) and not os.path.isdir(path):
             return path
     raise UsageError(
         f"sorting file not found: --sorting_file {sorting_file} is none of {', '.join(candidates)}; "
@@ -47,8 +49,8 @@ def load_sorted_ids(input_dir, sorting_file, n_examples):
         raise UsageError(f"{path} has no 'indices' entry: it is not a sorting file written by "
                          "order_examples_by_forgetting.py")
     try:
-        ids = np.asarray(content["indices"])
-        if ids.ndim != 1 or not (ids.size == 0 or np.issubdtype(ids.dtype, np.integer)):
+        ids = safe_pickle.as_numbers(content["indices"])
+        if not (ids.size == 0 or np.issubdtype(ids.dtype, np.integer)):
             raise ValueError
         ids = ids.astype(np.int64)
     except (ValueError, TypeError):

@@ -6,8 +6,15 @@ then fsync the directory so the rename itself survives a power cut. A failure at
 removes the temporary file and leaves the target untouched. Only a kill -9 (or a power
 cut) can leave one behind, as ``.<name>.XXXXXXXX.tmp`` next to the target; the training
 scripts remove those of their own files with ``remove_stale_temps`` when a run starts.
+
+A failed write is always raised as the ``OSError`` that the write met (ENOSPC, EFBIG), named
+after the target, even when the code writing through the handle turns it into an error of its
+own (torch.save's zip writer raises ``RuntimeError: ... unexpected pos``). ``atomic_open(...,
+digest=True)`` also gives the sha256 of the bytes written (``handle.sha256``), taken as they
+pass, so that a file's checksum never costs a second read.
 """
 import contextlib
+import hashlib
 import os
 import pickle
 import re
@@ -34,27 +41,69 @@ def fsync_dir(directory):
         os.close(fd)
 
 
+class _Writer:
+    """The temporary file as the caller writes it: keeps the first ``OSError`` a write or
+    flush meets (which the caller's library may swallow or wrap) and, if asked, the sha256
+    of what was written."""
+
+    def __init__(self, raw, digest):
+        self.raw, self.error = raw, None
+        self._hash = hashlib.sha256() if digest else None
+
+    def write(self, data):
+        try:
+            written = self.raw.write(data)
+        except OSError as err:
+            self.error = self.error or err
+            raise
+        if self._hash is not None:
+            self._hash.update(data)
+        return written
+
+    def flush(self):
+        try:
+            self.raw.flush()
+        except OSError as err:
+            self.error = self.error or err
+            raise
+
+    def __getattr__(self, name):  # tell, seek, ... as the file has them (matplotlib's PDF)
+        return getattr(self.raw, name)
+
+    @property
+    def sha256(self):
+        """Hex sha256 of the bytes written so far (``digest=True`` only)."""
+        return self._hash.hexdigest()
+
+
 @contextlib.contextmanager
-def atomic_open(path, mode="wb"):
-    """Context manager yielding a file object whose content replaces ``path`` on success."""
+def atomic_open(path, mode="wb", digest=False):
+    """Context manager yielding a binary file object whose content replaces ``path`` on success; with ``digest``, its ``sha256`` attribute
+    is the hex sha256 of the content (read it after the ``with`` block)."""
+    if mode != "wb":
+        raise ValueError("atomic_open writes bytes: mode 'wb' only")
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
                                    suffix=".tmp")
     except OSError as err:
         raise _naming(err, path) from err
+    handle = None
     try:
-        with os.fdopen(fd, mode) as handle:
+        with os.fdopen(fd, mode) as raw:
+            handle = _Writer(raw, digest)
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            os.fsync(raw.fileno())
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if handle is not None and handle.error is not None and not isinstance(err, OSError):
+            err = handle.error  # a disk-full error that the writer's library wrapped
         if isinstance(err, OSError):
-            raise _naming(err, path) from err
+            raise _naming(err, path) from None
         raise
     fsync_dir(directory)
 

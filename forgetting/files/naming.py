@@ -101,6 +101,13 @@ def sorting_file_name(sorting_file):
     return name[:-len(".pkl")] if name.endswith(".pkl") else name
 
 
+def is_sampled_run(path):
+    """True if the run file at ``path`` comes from a ``--sampling`` run other than uniform (its
+    name holds ``__sampling_<mode>``, SPEC section 7): examples presented a varying number of
+    times, by design. A uniform run presents every example once per epoch."""
+    return re.search(r"(^|__)sampling_(?!uniform(__|$))", os.path.basename(path)) is not None
+
+
 def save_fname(args, flags):
     """The run's base file name from the parsed ``args`` namespace and the ordered ``flags``
     (the original's), followed by ``optional_fname_flags(args)``; each value is ``str()`` of
@@ -161,9 +168,24 @@ class RunPaths:
                    base + RESUME_STATE_SUFFIX, base + CHANGED_LABELS_SUFFIX, base + RECORD_SUFFIX,
                    checkpoint, base + TASK_TABLE_SUFFIX if task_table else None)
 
+    @classmethod
+    def for_stats(cls, stats_path):
+        """The files of the run whose stats pickle is ``stats_path``, or None when its name does
+        not end in ``__stats_dict.pkl`` (then it has no save_fname to go by)."""
+        if not stats_path.endswith(STATS_SUFFIX):
+            return None
+        directory, name = os.path.split(stats_path[:-len(STATS_SUFFIX)])
+        return cls.for_run(directory, name)
+
     def weights(self, epoch):
         """``<save_fname>__weights_epoch_<epoch>.pt``, written with --save_weights_at."""
         return self.stats[:-len(STATS_SUFFIX)] + WEIGHTS_SUFFIX.format(epoch=epoch)
+
+    def saved_weights_epochs(self):
+        """The epochs whose weights files are on disk, ascending."""
+        base = os.path.basename(self.stats[:-len(STATS_SUFFIX)])
+        return sorted(int(WEIGHTS_PATTERN.fullmatch(os.path.basename(path)[len(base):]).group(1))
+                      for path in self.existing_weights())
 
     def existing_weights(self):
         """The weights files of this save_fname now on disk (any epoch), sorted."""
@@ -184,14 +206,6 @@ class RunPaths:
     def all_files(self):
         """Every file of the run that may be on disk now (weights and changed labels included)."""
         return self.written_by_training() + [self.changed_labels] + self.existing_weights()
-
-
-def weights_for_stats(stats_path, epoch):
-    """The weights file of epoch ``epoch`` beside a run's stats file, or None when the stats
-    file's name does not end in ``__stats_dict.pkl`` (then it has no save_fname to go by)."""
-    if not stats_path.endswith(STATS_SUFFIX):
-        return None
-    return stats_path[:-len(STATS_SUFFIX)] + WEIGHTS_SUFFIX.format(epoch=epoch)
 
 
 def lock_path(output_dir, fname):

@@ -13,6 +13,8 @@ neither torch nor a trusted file.
 import pickle
 import zipfile
 
+from forgetting.files.regular import open_regular
+
 
 class _Inert(dict):
     """Stands for any class or function the pickle names (a tensor rebuild, OrderedDict,
@@ -53,10 +55,11 @@ def _plain(value):
 def read_scalars(path):
     """The resume state's top-level entries that are plain values (numbers, strings, dicts of
     them, e.g. ``{'epochs_done': 3, 'best_test': 79.2, 'config': {...}, ...}``); tensors
-    and other objects come back as None. ValueError if ``path`` is not a readable resume state;
+    and other objects come back as None. ValueError if ``path`` is not a readable resume state
+    (``regular.NotRegularFile``, a ValueError, if it is a FIFO or another non-regular file);
     OSError if it cannot be opened."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular(path) as handle, zipfile.ZipFile(handle) as archive:
             names = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
             if len(names) != 1:
                 raise ValueError("no data.pkl in the archive")

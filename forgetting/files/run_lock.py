@@ -24,6 +24,7 @@ import socket
 
 from forgetting.errors import UsageError
 from forgetting.files.naming import lock_path
+from forgetting.files.regular import open_regular
 
 _HELD = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 
@@ -62,7 +63,7 @@ class RunLock:
 def _holder(path):
     """'pid P on host H' from the lock file, or a placeholder while it is being written."""
     try:
-        with open(path) as handle:
+        with open_regular(path, "r") as handle:
             pid, host = handle.read().split()
         return f"pid {int(pid)} on host {host}"
     except (OSError, ValueError):

@@ -11,12 +11,22 @@ how far it got with ``json`` alone (no torch, no guessing from the file name):
      "n_train", "n_test", "train_ids_sha256", "presentations",
      "final_test_acc", "best_train_acc", "best_test_acc", "diverged_at_epoch",
      "versions": {"forgetting", "torch", "numpy", "python"}, "device", "host",
-     "started", "updated", "ended"}
+     "started", "updated", "ended",
+     "sha256": {"resume_state": {"sha256", "epochs_done", "legacy_epochs"},
+                "stats_pickle": {"sha256", "epochs"}}}
 
 ``finished`` is true when the run committed all its intended epochs and its stats pickle holds
 them all. The resume state stays the commit point: the record is written after it, so after a
 kill -9 it may trail the resume state by one epoch, never lead it. Runs written before the
 record existed have none; the readers fall back to what they read before.
+
+``sha256`` holds the checksums of the files as they were written (taken from the bytes as they
+were written, never by reading them back; files/atomic.py), each with what identifies the
+version it belongs to: the resume state's ``epochs_done`` and ``legacy_epochs``, the stats
+pickle's epochs. The stats pickle's entry is there only while the pickle is the final one (a
+run that continues drops it: its child process rewrites the pickle off the record's path).
+Since the record may trail the resume state after a kill -9, a state newer than its entry
+cannot be checked (``resume_state_problem``); the stats log checks itself (files/stats_log.py).
 
 Which flags can change a run's results is decided here, once: every flag except those in
 ``NOT_RESULT_FLAGS`` (where the files go, how fast, what is printed, what else is saved).
@@ -32,6 +42,7 @@ import subprocess
 
 from forgetting.errors import UsageError
 from forgetting.files import atomic
+from forgetting.files.regular import open_regular
 
 FORMAT = 1
 # Flags that cannot change a run's statistics: every other flag can. --epochs is left out as
@@ -106,7 +117,63 @@ def new_record(script, save_fname, args, n_test):
             "train_ids_sha256": None, "presentations": 0, "final_test_acc": None,
             "best_train_acc": None, "best_test_acc": None, "diverged_at_epoch": None,
             "versions": None, "device": None, "host": None,
-            "started": None, "updated": None, "ended": None}
+            "started": None, "updated": None, "ended": None, "sha256": {}}
+
+
+def state_entry(sha256, state):
+    """The ``sha256`` entry of a resume state ``state`` (its plain values suffice) written
+    with that digest."""
+    return {"sha256": sha256, "epochs_done": state["epochs_done"],
+            "legacy_epochs": state["legacy_epochs"]}
+
+
+def resume_state_problem(record, state, sha256):
+    """Why the resume state whose plain values are ``state`` and whose bytes hash to
+    ``sha256`` is not the one ``record`` describes, or None when it is or cannot be told.
+
+    The record is written after the state, so a state NEWER than the record's entry (more
+    epochs, or the same with its stats pickle marked complete since) is one whose record a
+    kill -9 or a full disk kept from being written: it cannot be checked, and passes. The
+    same version with other bytes is damaged; an older one is not this run's latest."""
+    entry = (record.get("sha256") or {}).get("resume_state")
+    if entry is None:  # written before checksums, or before its first commit
+        return None
+    try:
+        mine = (int(state["epochs_done"]), int(state["legacy_epochs"]))
+    except (KeyError, TypeError, ValueError):
+        return "damaged (its epoch counts are unreadable)"
+    recorded = (entry["epochs_done"], entry["legacy_epochs"])
+    if mine > recorded:
+        return None
+    if mine < recorded:
+        return (f"older than its run record says (after epoch {mine[0]}, the record says "
+                f"{recorded[0]}): restored from a copy?")
+    if sha256 != entry["sha256"]:
+        return "damaged (its sha256 differs from the one its run record holds)"
+    return None
+
+
+def pickle_problem(record, sha256_of_pickle):
+    """Why the stats pickle is not the one ``record`` holds the checksum of, or None (also
+    when the record holds none). ``sha256_of_pickle()`` is called only when there is one."""
+    entry = (record.get("sha256") or {}).get("stats_pickle")
+    if entry is None:
+        return None
+    if sha256_of_pickle() != entry["sha256"]:
+        return "damaged (its sha256 differs from the one its run record holds)"
+    return None
+
+
+def file_sha256(path, chunk=1 << 22):
+    """sha256 of the file at ``path`` (hex), read in 4 MiB chunks (hashlib releases the GIL
+    on each: a thread can hash beside other work)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(chunk)
+            if not block:
+                return digest.hexdigest()
+            digest.update(block)
 
 
 def write_record(path, record):
@@ -119,7 +186,7 @@ def read_record(path):
     """The record at ``path`` as a dict, or None when there is none (a run written before
     records existed). ValueError when the file is not a run record."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:  # a FIFO would block: refused (a ValueError)
             raw = handle.read(1 << 20)  # a record is a few KB; a larger file is not one
     except FileNotFoundError:
         return None

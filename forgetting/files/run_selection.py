@@ -15,14 +15,16 @@ plot_figures.py) finds them here, the same way:
   results, other than ``seed`` (``check_one_experiment``), and take the number of epochs from
   the runs' records unless told (``epochs_of``).
 """
+import contextlib
 import dataclasses
 import os
 from typing import Optional
 
 from forgetting.errors import UsageError
 from forgetting.files import run_record
+from forgetting.files.regular import require_regular_file
 from forgetting.files.naming import (FNAME_FLAG_TYPES, OPTIONAL_FLAG_TYPES, STATS_ENDING,
-                                     STATS_SUFFIX, RunPaths, parse_save_fname)
+                                     RunPaths, parse_save_fname)
 
 # What a run without a record read for --epochs: the training scripts' default.
 DEFAULT_EPOCHS = 200
@@ -45,9 +47,7 @@ class FoundRun:
     @property
     def paths(self):
         """The run's files (None when the stats file's name is no save_fname)."""
-        if not self.name.endswith(STATS_SUFFIX):
-            return None
-        return RunPaths.for_run(os.path.dirname(self.path), self.name[:-len(STATS_SUFFIX)])
+        return RunPaths.for_stats(self.path)
 
     def identity(self):
         """What makes two copies of a run the same run."""
@@ -119,7 +119,10 @@ def find_runs(input_dir, fname_args, say=print, verbose=False, list_included=Tru
         for name in sorted(files):
             if not name.endswith(STATS_ENDING):
                 continue
-            run = read_found_run(os.path.join(directory, name))
+            path = os.path.join(directory, name)
+            with contextlib.suppress(FileNotFoundError):  # a dangling link: its reader says so
+                require_regular_file(path)  # a FIFO would block its reader: refuse it now
+            run = read_found_run(path)
             if not matches(run, fname_args):
                 skipped.append(name)
                 if verbose:

@@ -36,15 +36,20 @@ execution. So here:
   which behaves as an ndarray and pickles again as a plain one.
 
 Every failure is a ``UsageError`` with one line naming the path: missing, unreadable,
-truncated or corrupted (any exception from unpickling), or naming a forbidden global.
-A forbidden global is refused before anything is imported or called.
+not a regular file (a FIFO would block the read: ``regular.open_regular``), truncated or
+corrupted (any exception from unpickling), naming a forbidden global, or expanding, through
+shared references, beyond ``pickle_bound.budget`` of its size (a "billion laughs"), or
+containing itself. A forbidden global is refused before anything is imported or called;
+an expanding file before anything walks what it loaded (forgetting/files/pickle_bound.py).
 """
 import gc
+import os
 import pickle
 
 import numpy as np
 
 from forgetting.errors import UsageError
+from forgetting.files import pickle_bound, regular
 
 ALLOWED_CONTENT = (
     "only plain containers, numbers, strings and numpy arrays are allowed in a stats or sorting file"
@@ -240,19 +245,26 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file):
         # encoding='latin1' is numpy's advice for pickles written by Python 2.
         super().__init__(file, encoding="latin1")
-        # Counts the arrays _reconstruct makes, for _unwrap. A closure over a list, not a
-        # bound method: a reference back to self would be a cycle keeping the memo (the
-        # whole loaded file) alive until the next garbage collection.
+        # Counts the arrays _reconstruct makes, for _unwrap, and keeps every array made, for
+        # pickle_bound.has_shared. Closures over lists, not bound methods: a reference back
+        # to self would be a cycle keeping the memo (the whole loaded file) alive until the
+        # next garbage collection.
         count = self.loaded_arrays = [0]
+        made = self.made_arrays = []
 
         def counting_reconstruct(*args):
             array = _reconstruct(*args)
             count[0] += 1
+            made.append(array)
             return array
 
-        self._allowed = {
-            key: counting_reconstruct if value is _reconstruct else value for key, value in _ALLOWED.items()
-        }
+        def keeping_frombuffer(*args):
+            array = _frombuffer(*args)
+            made.append(array)
+            return array
+
+        wrapped = {_reconstruct: counting_reconstruct, _frombuffer: keeping_frombuffer}
+        self._allowed = {key: wrapped.get(value, value) for key, value in _ALLOWED.items()}
 
     def find_class(self, module, name):
         try:
@@ -323,41 +335,90 @@ def load(path):
     """Unpickle ``path`` (a stats or sorting file) with the restricted loader.
 
     Returns the unpickled object. Raises ``UsageError`` with a one-line message naming
-    ``path`` when the file is missing, unreadable, not a complete pickle, or names a
-    global outside the allow-list (which is then never imported or called).
+    ``path`` when the file is missing, unreadable, not a regular file, not a complete
+    pickle, names a global outside the allow-list (which is then never imported or called),
+    or expands beyond ``pickle_bound.budget`` of its size.
     """
     try:
-        handle = open(path, "rb")
+        handle = regular.open_regular(path)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, not a pickle file") from None
     except OSError as err:
         raise UsageError(f"{path}: cannot be read ({_one_line(err)})") from None
-    with handle:
-        # The cyclic GC would rescan the millions of new lists over and over while a large
-        # stats file loads (2.7x slower measured on 50,000 x 200); nothing loaded needs it.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            unpickler = _RestrictedUnpickler(handle)
-            obj = unpickler.load()
-        except _Refused as err:
-            raise UsageError(f"{path}: refuses to load '{err.dotted}' ({ALLOWED_CONTENT})") from None
-        except _Unsupported as err:
-            raise UsageError(f"{path}: refuses to load {err} ({ALLOWED_CONTENT})") from None
-        except MemoryError:
-            raise UsageError(
-                f"{path}: ran out of memory while unpickling it (corrupted, or too large for this machine)"
-            ) from None
-        except OSError as err:
-            raise UsageError(f"{path}: cannot be read ({_one_line(err)})") from None
-        except Exception as err:  # noqa: BLE001 - any failure of a damaged file is bad input
-            raise UsageError(
-                f"{path}: not a complete pickle (truncated or corrupted: {_one_line(err)}); re-create it"
-            ) from None
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+    # The cyclic GC would rescan the millions of new lists over and over while a large stats
+    # file loads (2.7x slower measured on 50,000 x 200); nothing loaded needs it.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    watch = pickle_bound.Watch()
+    try:
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            holder, loaded_arrays, made_arrays = _unpickle(path, handle, watch)
+        _check_expansion(path, holder, size, watch, made_arrays)
+        del made_arrays
+    finally:
+        watch.finish()
+        if gc_was_enabled:
+            gc.enable()
+    return _unwrap(holder.pop(), loaded_arrays)
+
+
+def _unpickle(path, handle, watch):
+    """``([loaded object], arrays _reconstruct made, every array made)``: the object in a
+    one-item list, its only owner; the memo cleared, the unpickler gone.
+    Every failure is a one-line UsageError."""
+    try:
+        watch.start()  # from here on, what the load makes can be told from older objects
+        unpickler = _RestrictedUnpickler(handle)
+        holder = [unpickler.load()]
+    except _Refused as err:
+        raise UsageError(f"{path}: refuses to load '{err.dotted}' ({ALLOWED_CONTENT})") from None
+    except _Unsupported as err:
+        raise UsageError(f"{path}: refuses to load {err} ({ALLOWED_CONTENT})") from None
+    except MemoryError:
+        raise UsageError(
+            f"{path}: ran out of memory while unpickling it (corrupted, or too large for this machine)"
+        ) from None
+    except OSError as err:
+        raise UsageError(f"{path}: cannot be read ({_one_line(err)})") from None
+    except Exception as err:  # noqa: BLE001 - any failure of a damaged file is bad input
+        raise UsageError(
+            f"{path}: not a complete pickle (truncated or corrupted: {_one_line(err)}); re-create it"
+        ) from None
     unpickler.memo.clear()  # drop the unpickler's references to everything it loaded
-    return _unwrap(obj, unpickler.loaded_arrays)
+    return holder, unpickler.loaded_arrays, unpickler.made_arrays
+
+
+def _check_expansion(path, holder, size, watch, arrays):
+    """Refuse ``holder[0]`` (the loaded object) if it expands beyond
+    ``pickle_bound.budget(size)`` elements (see forgetting/files/pickle_bound.py).
+    ``arrays``: the arrays the unpickler made (the list holds the only reference besides
+    their owners)."""
+    if not pickle_bound.has_shared(watch, holder, arrays):
+        return
+    limit = pickle_bound.budget(size)
+    try:
+        elements = pickle_bound.expanded_size(holder[0], limit)
+    except pickle_bound.SelfReferencing:
+        raise UsageError(f"{path}: refuses to load it: it contains itself (no stats or sorting file "
+                       "does); re-create it") from None
+    if elements > limit:
+        raise UsageError(f"{path}: refuses to load it: its shared references expand its {size} bytes "
+                       f"to more than {limit} elements (a stats or sorting file holds about one per "
+                       "byte); re-create it")
+
+
+_NUMBERS = (bool, int, float, np.bool_, np.integer, np.floating)
+
+
+def as_numbers(values):
+    """A loaded list, tuple or array of numbers as a 1-D numpy array (bool, int or float), or
+    ValueError. A list's items are checked before numpy converts it: from a long string that
+    the file repeats (which the expansion check does not see), numpy would build a string
+    array of every copy."""
+    if isinstance(values, (list, tuple)) and not all(isinstance(v, _NUMBERS) for v in values):
+        raise ValueError("not a flat list of numbers")
+    array = np.asarray(values)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "biuf"):
+        raise ValueError("not a flat list of numbers")
+    return array

@@ -22,6 +22,8 @@ each example's presentations in order, none for an epoch that skipped it, two fo
 that drew it twice (``build_sampled_stats_dict``; written with ``pickle.dump``, since such a
 run's file is smaller than the full run's that the encoder is tuned for).
 """
+import pickle
+
 import numpy as np
 
 from forgetting.files import atomic
@@ -149,15 +151,21 @@ def _accuracy_lists(records):
             + _SETITEMS + _STOP)
 
 
-def write_stats_pickle(stats_log_path, epochs, out_path):
-    """Atomically (re)write the legacy pickle holding the stats log's first ``epochs`` epochs."""
+def write_stats_pickle(stats_log_path, epochs, out_path, digest=False):
+    """Atomically (re)write the legacy pickle holding the stats log's first ``epochs`` epochs
+    (each verified against its checksum). ``digest``: return the sha256 of the file written
+    (hashed as it is written: ~0.4 s at 50,000 x 200; the refresh child does without)."""
     log = open_stats_log(stats_log_path)
     records = log.read(epochs)
     if log.sampled:
-        atomic.write_pickle(out_path, build_sampled_stats_dict(log.ids, records))
-        return
-    try:
-        with atomic.atomic_open(out_path) as handle:
-            encode_stats_pickle(log.ids, records, handle.write)
-    except ValueError:  # ids beyond 32 bits: the slow, general way
-        atomic.write_pickle(out_path, build_stats_dict(log.ids, records))
+        stats = build_sampled_stats_dict(log.ids, records)
+    else:
+        try:
+            with atomic.atomic_open(out_path, digest=digest) as handle:
+                encode_stats_pickle(log.ids, records, handle.write)
+            return handle.sha256 if digest else None
+        except ValueError:  # ids beyond 32 bits: the slow, general way
+            stats = build_stats_dict(log.ids, records)
+    with atomic.atomic_open(out_path, digest=digest) as handle:
+        pickle.dump(stats, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return handle.sha256 if digest else None

@@ -16,6 +16,7 @@ torch is imported by the functions, not the module: files/ stays importable with
 """
 from forgetting.errors import UsageError
 from forgetting.files import atomic
+from forgetting.files.regular import NotRegularFile, open_regular
 
 FORMAT = 1
 RUN_KEYS = ("model", "model_options", "dataset", "permutation", "train_ids", "train_labels",
@@ -51,7 +52,10 @@ def load_weights(path):
     import torch
 
     try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(path) as handle:
+            record = torch.load(handle, map_location="cpu", weights_only=True)
+    except NotRegularFile:
+        raise
     except Exception as err:  # any failure to read it means the same thing to the user
         raise UsageError(f"{path} is not a readable weights file ({type(err).__name__}); "
                          "rerun the training with --save_weights_at") from None

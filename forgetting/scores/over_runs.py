@@ -13,8 +13,7 @@ import os
 import numpy as np
 
 from forgetting.errors import UsageError
-from forgetting.files.naming import (STATS_SUFFIX, WEIGHTS_PATTERN, RunPaths,
-                                     weights_for_stats)
+from forgetting.files.naming import STATS_SUFFIX, RunPaths
 from forgetting.scores.catalog import SCORES
 from forgetting.scores.stats_arrays import load_run_arrays
 
@@ -24,26 +23,19 @@ def weights_paths(paths, epoch):
     saved and the flag that writes them) before any work when one is missing."""
     found = []
     for path in paths:
-        weights = weights_for_stats(path, epoch)
-        if weights is None:
+        run = RunPaths.for_stats(path)
+        if run is None:
             raise UsageError(f"{path}: its name does not end in {STATS_SUFFIX}, so it has no saved "
                              "weights to find; el2n and grand need runs of the training scripts")
+        weights = run.weights(epoch)
         if not os.path.isfile(weights):
-            saved = saved_weights_epochs(path)
+            saved = run.saved_weights_epochs()
             instead = (f"it saved epochs {', '.join(map(str, saved))}: pick one with --weights_epoch"
                        if saved else "it saved no weights")
             raise UsageError(f"{path}: no saved weights for epoch {epoch} ({weights} is missing); "
                              f"{instead}, or train the run with --save_weights_at {epoch}")
         found.append(weights)
     return found
-
-
-def saved_weights_epochs(stats_path):
-    """The epochs whose weights the run of ``stats_path`` saved, ascending."""
-    directory, name = os.path.split(stats_path[:-len(STATS_SUFFIX)])
-    files = RunPaths.for_run(directory, name).existing_weights()
-    return sorted(int(WEIGHTS_PATTERN.fullmatch(os.path.basename(f)[len(name):]).group(1))
-                  for f in files)
 
 
 class _ModelScorer:

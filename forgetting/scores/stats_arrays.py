@@ -9,16 +9,27 @@ ignore the padding. Pure numpy: no Python loop over examples, no torch.
 """
 import gc
 import itertools
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Optional
 
 import numpy as np
 
 from forgetting.errors import UsageError
-from forgetting.files import safe_pickle
+from forgetting.files import run_record, safe_pickle
+from forgetting.files.naming import RECORD_SUFFIX, STATS_SUFFIX, is_sampled_run
 
 
 class StatsFormatError(ValueError):
     """A stats dict that is not what the training scripts write (message says what)."""
+
+
+class TooFewPresentations(StatsFormatError):
+    """A uniform run asked for more presentations per example than it holds (``held``)."""
+
+    def __init__(self, message, held):
+        super().__init__(message)
+        self.held = held
 
 
 class RunArrays(NamedTuple):
@@ -92,24 +103,33 @@ def _int_bits_matrix(rows, epochs):
     return matrix.astype(np.int8), np.full(n, matrix.shape[1], dtype=np.int64)
 
 
-def stats_to_arrays(stats, epochs, with_losses=True, with_margins=False, with_accs=True):
-    """A loaded stats dict as ``RunArrays``, truncated to ``epochs`` presentations.
+def stats_to_arrays(stats, epochs, with_losses=True, with_margins=False, with_accs=True,
+                    sampled=None):
+    """A loaded stats dict as ``RunArrays``, truncated to ``epochs`` presentations (None: all).
 
     ``stats`` maps example id (Python int or numpy integer) to ``[losses, accs,
-    margins]`` (three sequences, one entry per presentation); string keys (``'train'``,
-    ``'test'``) are skipped. Accuracies must be 0/1 and each example must have as many
-    losses as accuracies. Raises ``StatsFormatError`` saying what is wrong otherwise.
-    ``with_losses=False`` skips building (and checking) the loss matrix; ``with_margins``
-    builds (and checks) the margin matrix, which only AUM needs; ``with_accs=False`` skips
-    the accuracies (``lengths`` then come from the first matrix built), for the scores that
-    do not read them: building each matrix costs about a fifth of loading the file.
+    margins]`` (three sequences, one entry per presentation); string keys are skipped, but
+    ``'train'`` and ``'test'``, when there, must be ``[[], accuracies]`` of finite percentages
+    in 0..100. Accuracies must be 0/1 (checked even with ``with_accs=False``) and each example
+    must have as many losses as accuracies. ``sampled=False`` (a uniform run: every example
+    once per epoch) also requires every example to have the same number of presentations,
+    and at least ``epochs`` of them; ``sampled=True`` (``--sampling``: ragged by design) and
+    None (the original's API, which did not check) do not. Raises ``StatsFormatError``
+    saying what is wrong otherwise. ``with_losses=False`` skips building (and checking) the
+    loss matrix; ``with_margins`` builds (and checks) the margin matrix, which only AUM
+    needs; ``with_accs=False`` does not return the accuracy matrix (it is still built, to check
+    it and to count each example's presentations: about a fifth of loading the file), for the
+    scores that do not read it. Losses and margins may be NaN or infinite (a diverged run).
     """
     if not (with_accs or with_losses or with_margins):
         raise ValueError("ask for at least one of accs, losses, margins")
     if not isinstance(stats, dict):
         raise StatsFormatError(f"it holds a {type(stats).__name__}, not a dict")
+    if epochs is None:
+        epochs = sys.maxsize
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
+    _check_accuracy_lists(stats)
     keys = [key for key in stats if not isinstance(key, str)]
     if not keys:
         raise StatsFormatError("it holds no example ids")
@@ -128,41 +148,77 @@ def stats_to_arrays(stats, epochs, with_losses=True, with_margins=False, with_ac
         raise StatsFormatError(
             f"the value for example {ids[bad]} is not [losses, accuracies, margins] (three lists)"
         )
-    accs = lengths = losses = margins = None
-    counted = None  # what ``lengths`` counts, for the mismatch message
-    if with_accs:
-        acc_rows = [rec[1] for rec in records]
-        fast = _int_bits_matrix(acc_rows, epochs)
-        if fast is not None:
-            accs, lengths = fast
-        else:
-            accs, lengths = _matrix(acc_rows, epochs, np.float64, "accuracies")
-            if not ((accs == 0) | (accs == 1)).all():
-                raise StatsFormatError("an accuracy is not 0 or 1")
-            accs = accs.astype(np.int8)
-        counted = "accuracies"
+    acc_rows = [rec[1] for rec in records]
+    if sampled is False:
+        _check_uniform(acc_rows, ids, epochs)
+    fast = _int_bits_matrix(acc_rows, epochs)
+    if fast is not None:
+        accs, lengths = fast
+    else:
+        accs, lengths = _matrix(acc_rows, epochs, np.float64, "accuracies")
+        if not ((accs == 0) | (accs == 1)).all():
+            raise StatsFormatError("an accuracy is not 0 or 1")
+        accs = accs.astype(np.int8)
+    del acc_rows
+    losses = margins = None
+    if not with_accs:  # checked, then dropped: the caller's scores do not read them
+        accs = None
     if with_losses:
-        losses, lengths, counted = _values(records, 0, "losses", ids, lengths, counted, epochs)
+        losses = _values(records, 0, "losses", ids, lengths, epochs)
     if with_margins:
-        margins, lengths, counted = _values(records, 2, "margins", ids, lengths, counted, epochs)
+        margins = _values(records, 2, "margins", ids, lengths, epochs)
     return RunArrays(ids=ids, accs=accs, losses=losses, lengths=lengths, margins=margins)
 
 
-def _values(records, part, what, ids, lengths, counted, epochs):
-    """``(matrix, lengths, counted)``: the float64 matrix of part ``part`` (0 losses, 2
-    margins) of every record, refusing an example with a different number of entries than
-    the ``lengths`` already found (``counted``: of what); the first matrix sets them."""
+def _check_uniform(acc_rows, ids, epochs):
+    """A uniform run presents every example once per epoch: refuse examples with different
+    numbers of presentations, and fewer presentations than the ``epochs`` asked for."""
+    counts = np.fromiter(map(len, acc_rows), dtype=np.int64, count=len(acc_rows))
+    odd = np.flatnonzero(counts != counts[0])
+    if odd.size:
+        i = odd[0]
+        raise StatsFormatError(
+            f"example {ids[i]} has {counts[i]} presentations but example {ids[0]} has {counts[0]}; "
+            "a run without --sampling presents every example once per epoch")
+    if epochs != sys.maxsize and epochs > counts[0]:
+        raise TooFewPresentations(
+            f"{epochs} presentations asked for, but the run holds {counts[0]} per example",
+            int(counts[0]))
+
+
+def _check_accuracy_lists(stats):
+    """``'train'``/``'test'``, when present: ``[[], percentages]``, finite and in 0..100."""
+    for key in ("train", "test"):
+        if key not in stats:
+            continue
+        entry = stats[key]
+        try:
+            if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+                raise ValueError
+            values = np.asarray(entry[1], dtype=np.float64)
+            if values.ndim != 1:
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
+            raise StatsFormatError(f"its '{key}' entry is not [[], accuracies]") from None
+        bad = np.flatnonzero(~(np.isfinite(values) & (values >= 0) & (values <= 100)))
+        if bad.size:
+            raise StatsFormatError(
+                f"its '{key}' accuracy {values[bad[0]]} (entry {bad[0]}) is not a percentage "
+                "in 0..100")
+
+
+def _values(records, part, what, ids, lengths, epochs):
+    """The float64 matrix of part ``part`` (0 losses, 2 margins) of every record, refusing an
+    example with a different number of entries than its accuracies (``lengths``)."""
     matrix, part_lengths = _matrix([rec[part] for rec in records], epochs, np.float64, what)
-    if lengths is None:
-        return matrix, part_lengths, what
     mismatch = np.flatnonzero(part_lengths != lengths)
     if mismatch.size:
         i = mismatch[0]
         raise StatsFormatError(
-            f"example {ids[i]} has {part_lengths[i]} {what} but {lengths[i]} {counted}"
+            f"example {ids[i]} has {part_lengths[i]} {what} but {lengths[i]} accuracies"
             f" in its first {epochs} presentations"
         )
-    return matrix, lengths, counted
+    return matrix
 
 
 # Key types that are example ids as they are: what the training scripts (int) and the original
@@ -202,23 +258,79 @@ def first_presentations(matrix, epochs, lengths):
     return matrix, lengths
 
 
+def _recorded_sha256(path):
+    """The sha256 that the run record beside the stats pickle ``path`` holds for it, or None
+    (no record, an unreadable one, or a run that is not finished writing it)."""
+    if not path.endswith(STATS_SUFFIX):
+        return None
+    try:
+        record = run_record.read_record(path[:-len(STATS_SUFFIX)] + RECORD_SUFFIX)
+    except (OSError, ValueError):
+        return None
+    entry = ((record or {}).get("sha256") or {}).get("stats_pickle")
+    return entry["sha256"] if entry else None
+
+
+class _Checksum:
+    """The stats pickle's sha256, computed in a thread while the file loads (hashlib and file
+    reads release the GIL), against the one its run record holds."""
+
+    def __init__(self, path):
+        self.path, self.expected = path, _recorded_sha256(path)
+        self.pool = self.future = None
+        if self.expected is not None:
+            self.pool = ThreadPoolExecutor(max_workers=1)
+            self.future = self.pool.submit(run_record.file_sha256, path)
+
+    def check(self):
+        """UsageError if the file differs from its checksum (nothing to check: passes)."""
+        if self.future is None:
+            return
+        try:
+            actual = self.future.result()
+        except OSError:
+            return  # the loader says what is wrong with the file
+        finally:
+            self.pool.shutdown()
+        if actual != self.expected:
+            raise UsageError(f"{self.path} is damaged: its sha256 differs from the one its run "
+                             "record holds; rerun its training command with --resume to write "
+                             "it again")
+
+
 def load_run_arrays(path, epochs, with_losses=True, with_margins=False, with_accs=True):
-    """One stats file as ``RunArrays`` (first ``epochs`` presentations), through the restricted
-    loader; a file that is not a complete stats pickle is a one-line UsageError. The loaded dict
-    is dropped on return, so callers that stream runs hold about one file at a time.
+    """One stats file as ``RunArrays`` (first ``epochs`` presentations; None: all), through the
+    restricted loader; a file that is not a complete stats pickle, or does not add up
+    (``stats_to_arrays``' checks, a uniform or sampled run as its name says:
+    ``naming.is_sampled_run``), is a one-line UsageError. The loaded dict is dropped on
+    return, so callers that stream runs hold about one file at a time.
 
     The cyclic GC stays off until the loaded file is gone: a stats file is ~200,000 lists
     holding 30 million numbers and no cycles, and with the GC on, every collection after the
     load walked all of it again (0.3 s per walk, 0.5-0.8 s per 50,000 x 200 file measured;
     benchmarks/RESULTS.md, item 4). The file is freed by reference counting either way.
+
+    A run whose record holds the stats pickle's sha256 (files/run_record.py) has the file
+    checked against it, hashed in a thread while it loads; a mismatch is a one-line
+    "damaged" UsageError.
     """
+    checksum = _Checksum(path)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        stats = safe_pickle.load(path)
         try:
-            return stats_to_arrays(stats, epochs, with_losses=with_losses,
-                                   with_margins=with_margins, with_accs=with_accs)
+            stats = safe_pickle.load(path)
+        except UsageError:
+            checksum.check()  # a damaged file says so rather than how it fails to load
+            raise
+        checksum.check()
+        try:
+            return stats_to_arrays(stats, epochs, with_losses=with_losses, with_margins=with_margins,
+                                   with_accs=with_accs, sampled=is_sampled_run(path))
+        except TooFewPresentations as err:
+            raise UsageError(f"{path}: --epochs {epochs} asks for more presentations than the run "
+                             f"holds ({err.held} per example); give --epochs {err.held} or "
+                             "less") from None
         except StatsFormatError as err:
             raise UsageError(
                 f"{path}: not a complete stats file ({err}); expected the *stats_dict.pkl that "

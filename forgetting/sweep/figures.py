@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from forgetting.errors import UsageError  # noqa: E402
-from forgetting.files import atomic  # noqa: E402
+from forgetting.files import atomic, safe_pickle  # noqa: E402
 from forgetting.sweep.results import flag_columns  # noqa: E402
 
 FORMATS = ("png", "pdf", "svg")
@@ -98,10 +98,17 @@ def load_counts(path, load):
         keys = ", ".join(repr(k) for k in content) if isinstance(content, dict) else "no dict"
         raise UsageError(f"{path} holds no 'forgetting counts' ({keys}); give a sorting file "
                          "written by order_examples_by_forgetting.py")
-    counts = np.asarray(content["forgetting counts"])
-    if counts.ndim != 1 or counts.size == 0 or counts.dtype.kind not in "iu" or counts.min() < 0:
+    try:
+        counts = safe_pickle.as_numbers(content["forgetting counts"])
+    except (TypeError, ValueError, OverflowError):
+        counts = None
+    if counts is None or counts.size == 0 or counts.dtype.kind not in "iu" or counts.min() < 0:
         raise UsageError(f"{path}: its 'forgetting counts' are not non-negative whole numbers; "
                          "give a sorting file written by order_examples_by_forgetting.py")
+    n_ids = len(content["indices"]) if hasattr(content.get("indices"), "__len__") else None
+    if n_ids is not None and n_ids != counts.size:  # one count per id, or the file is broken
+        raise UsageError(f"{path}: its 'forgetting counts' hold {counts.size} values for {n_ids} "
+                         "ids; re-create it with order_examples_by_forgetting.py")
     return counts
 
 

@@ -5,12 +5,15 @@ number of finished epochs, the best accuracies so far and the run's result-relev
 It is written atomically after the epoch's record is in the log, so it is the commit point
 of an epoch, and it loads with ``torch.load(weights_only=True)`` (tensors, numbers, strings).
 """
+import hashlib
+import io
 import sys
 
 import numpy as np
 import torch
 
 from forgetting.files import atomic
+from forgetting.files.regular import NotRegularFile, open_regular
 from forgetting.errors import UsageError
 
 
@@ -62,15 +65,25 @@ def _canonical(obj):
 
 
 def save_state(path, state):
-    """Atomically replace the resume state file (same content, same bytes)."""
-    with atomic.atomic_open(path, "wb") as handle:
+    """Atomically replace the resume state file (same content, same bytes); returns the
+    sha256 of the bytes written (for the run record), taken as they are written."""
+    with atomic.atomic_open(path, "wb", digest=True) as handle:
         torch.save(_canonical(state), handle)
+    return handle.sha256
 
 
-def load_state(path):
-    """The saved state (CPU tensors); a damaged file is a one-line error."""
+def load_state(path, with_sha256=False):
+    """The saved state (CPU tensors); a damaged file is a one-line error. ``with_sha256``:
+    ``(state, sha256 of the file)``, from one read of it."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(path) as handle:
+            if not with_sha256:
+                return torch.load(handle, map_location="cpu", weights_only=True)
+            data = handle.read()
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        return state, hashlib.sha256(data).hexdigest()
+    except NotRegularFile:
+        raise
     except Exception as err:  # any failure to read it means the same thing to the user
         raise UsageError(f"{path} is not a readable resume state ({type(err).__name__}); "
                          "start the run again without --resume") from None

@@ -12,7 +12,14 @@ keeps saving off the training path:
   record (forgetting/files/run_record.py);
   host copies reuse the memory of the snapshot from two epochs ago (a two-slot ring);
 - the legacy ``__stats_dict.pkl`` is refreshed by a child process (training/refresher.py)
-  and written complete when the run ends or is stopped (``stop_safely``).
+  and written complete when the run ends or is stopped (``stop_safely``);
+- checksums: the log's records carry their own crc32 (files/stats_log.py); the run record
+  gets the sha256 of the resume state after each commit and of the final stats pickle, taken
+  as they are written. ``--resume`` checks the state against the record and the committed log
+  records against their crc, and refuses damage in one line (files/run_record.py says which
+  state cannot be checked);
+- a write that fails (full disk, ``ulimit -f``) is one line, ``SaveFailed``, whatever library
+  wrapped the error (files/atomic.py).
 
 Saving costs the loop 13-19 ms per epoch at 50,000 x 200 (benchmarks/RESULTS.md, item 3).
 """
@@ -139,10 +146,13 @@ class _Committer:
         if save_weights:
             write_weights(self.paths.weights(epoch + 1), epoch + 1, state["model"],
                           self.run_description)
-        resume_state.save_state(self.paths.resume_state, state)
+        sha256 = resume_state.save_state(self.paths.resume_state, state)
         _write_side_files(side)  # derived from the state: after it, like best_acc.txt
         atomic.write_text(self.paths.best_acc, best_acc)
-        run_record.write_record(self.paths.record, record)  # after the commit point: may trail it
+        if record is not None:  # after the commit point: may trail it
+            record = dict(record, sha256=dict(
+                record.get("sha256") or {}, resume_state=run_record.state_entry(sha256, state)))
+            run_record.write_record(self.paths.record, record)
 
 
 def _side_files(job, state):
@@ -179,6 +189,12 @@ class RunSaver:
 
     def __init__(self, job):
         self.job, self.paths = job, job.paths
+        # A file past ``ulimit -f`` must fail its write with EFBIG (a one-line SaveFailed),
+        # not kill the process: Python ignores SIGXFSZ at start-up, an embedding program or
+        # a launcher that resets signals may not.
+        if hasattr(signal, "SIGXFSZ"):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        self.state_sha256 = None  # of the resume state as --resume read it
         self.stats_log, self.epochs_done, self.state = self._start_or_resume()
         for path in self.paths.written_by_training():  # what a kill -9 left (no writer is alive now)
             atomic.remove_stale_temps(path)
@@ -236,6 +252,10 @@ class RunSaver:
             if previous is not None:
                 run_record.check_resume_flags(previous["flags"], job.record["flags"],
                                               self.paths.record)
+                problem = run_record.resume_state_problem(previous, state, self.state_sha256)
+                if problem is not None:
+                    raise UsageError(f"{self.paths.resume_state} is {problem}; start the run "
+                                     "again without --resume")
                 if self.finished():
                     return previous
         record = dict(job.record, n_train=len(job.train_ids),
@@ -248,7 +268,10 @@ class RunSaver:
                           stats_pickle_epochs=state["legacy_epochs"],
                           presentations=presentations, final_test_acc=final_test_acc,
                           best_train_acc=state["best_train"], best_test_acc=state["best_test"],
-                          finished=self.finished() and state["legacy_epochs"] == self.epochs_done)
+                          finished=self.finished() and state["legacy_epochs"] == self.epochs_done,
+                          # the run goes on: the stats pickle's checksum would go stale
+                          sha256={"resume_state": run_record.state_entry(self.state_sha256,
+                                                                          state)})
             if previous is not None:
                 record.update(started=previous["started"],
                               diverged_at_epoch=previous.get("diverged_at_epoch"))
@@ -267,19 +290,28 @@ class RunSaver:
                 float(stats_log.read_field(self.paths.stats_log, done - 1, "test_acc")))
 
     def report_finished(self):
-        """For a run that had nothing left to do: bring a trailing legacy pickle up to date."""
+        """For a run that had nothing left to do: bring a trailing, missing or damaged legacy
+        pickle up to date."""
         if self.state["legacy_epochs"] != self.epochs_done or (
-                self.record is not None and not self.record["finished"]):
+                self.record is not None and not self.record["finished"]) or self._pickle_damaged():
             self._write_final_pickle(self.state)
         self.job.say(f"the run in {self.paths.resume_state} already finished {self.epochs_done} "
                      f"epochs (--epochs {self.job.epochs}); nothing to do. Pass a larger --epochs "
                      "to extend it.")
 
+    def _pickle_damaged(self):
+        """Whether the stats pickle is missing or differs from its checksum in the record."""
+        if not os.path.exists(self.paths.stats):
+            return True
+        return self.record is not None and run_record.pickle_problem(
+            self.record, lambda: run_record.file_sha256(self.paths.stats)) is not None
+
     def _start_or_resume(self):
         """(stats log, epochs done, saved state or None) for a fresh or resumed run."""
         job, paths = self.job, self.paths
         if job.resume and os.path.exists(paths.resume_state):
-            state = resume_state.load_state(paths.resume_state)
+            state, self.state_sha256 = resume_state.load_state(paths.resume_state,
+                                                               with_sha256=True)
             resume_state.check_same_config(state["config"], job.config, paths.resume_state)
             stats_log = open_stats_log(paths.stats_log)
             if stats_log.sampled == job.sampler.presents_each_once:
@@ -290,11 +322,20 @@ class RunSaver:
                                  "the sorting file change?); start over without --resume")
             # Commits append to the log before they save the state, so the log holds at least
             # the committed epochs; fewer means the files do not belong together (copied, restored).
-            if not stats_log.holds(state["epochs_done"]):
+            done = state["epochs_done"]
+            if not stats_log.holds(done):
                 raise UsageError(f"{paths.stats_log} holds fewer epochs than the "
-                                 f"{state['epochs_done']} that {paths.resume_state} says are "
+                                 f"{done} that {paths.resume_state} says are "
                                  "finished; start over without --resume")
-            return stats_log, state["epochs_done"], state
+            # Records past the state's epochs are overwritten, damaged or not. A damaged one
+            # before it cannot be rolled back to exactly: only the latest state is kept.
+            intact = stats_log.intact(done)
+            if intact < done:
+                raise UsageError(f"{paths.stats_log} is damaged from epoch {intact + 1} on (a "
+                                 f"record fails its checksum) but {paths.resume_state} is after "
+                                 f"epoch {done}: the run cannot continue from its last intact "
+                                 "epoch; start over without --resume")
+            return stats_log, done, state
         if job.resume:
             job.say(f"no resume state at {paths.resume_state}; starting from scratch")
         # An earlier run's files were moved aside (files/replaced.py make_room) before this
@@ -431,10 +472,11 @@ class RunSaver:
         self.refresher.stop()  # its older file must not land after ours
         if state is None:
             return
-        write_stats_pickle(self.paths.stats_log, state["epochs_done"], self.paths.stats)
+        pickle_sha256 = write_stats_pickle(self.paths.stats_log, state["epochs_done"],
+                                           self.paths.stats, digest=self.record is not None)
         atomic.write_text(self.paths.best_acc, best_acc_text(state["best_train"], state["best_test"]))
         state["legacy_epochs"] = state["epochs_done"]
-        resume_state.save_state(self.paths.resume_state, state)
+        state_sha256 = resume_state.save_state(self.paths.resume_state, state)
         # a kill -9 between an epoch's commit point and its side files left them an epoch behind
         _write_side_files(_side_files(self.job, state))
         # the record describes the committed epochs only (after a failed commit it is left
@@ -443,5 +485,8 @@ class RunSaver:
             now = run_record.utc_now()
             self.record = dict(self.record, stats_pickle_epochs=state["epochs_done"],
                                finished=state["epochs_done"] == self.job.epochs,
-                               ended=now, updated=now)
+                               ended=now, updated=now, sha256={
+                                   "resume_state": run_record.state_entry(state_sha256, state),
+                                   "stats_pickle": {"sha256": pickle_sha256,
+                                                    "epochs": state["epochs_done"]}})
             run_record.write_record(self.paths.record, self.record)
