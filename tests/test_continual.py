@@ -287,3 +287,20 @@ def test_the_cifar_family_trains_with_run_cifars_network_and_optimiser(tiny_cifa
         flags = json.load(handle)["flags"]
     assert (flags["model"], flags["learning_rate"], flags["batch_size"], flags["epochs"]) == (
         "resnet18", 0.1, 10, 2)
+
+
+@pytest.mark.slow
+def test_the_ordering_script_and_sweep_read_a_continual_run(runs, tmp_path):
+    base, dirs, report, _ = runs
+    result = run_script("order_examples_by_forgetting.py", "--input_dir", dirs["reference"],
+                        "--output_dir", tmp_path, "--output_name", "tasks_sorted", must_succeed=True)
+    assert f"Wrote {2 * TASK_SIZE} examples from 1 run(s)" in result.stdout
+    flags = [str(f) for f in run_flags(dirs["reference"], base)]
+    grid_or_sweep = ("--split", "--tasks", "--threads")   # the grid's axes; the sweep's own
+    fixed = [f for i, f in enumerate(flags) if f not in grid_or_sweep
+             and (i == 0 or flags[i - 1] not in grid_or_sweep)]
+    result = run_script("sweep.py", "--dry_run", "--grid", "split=random,forgetting",
+                        f"tasks=AB,{TASKS}", "--", "run_continual.py", *fixed, must_succeed=True)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4 and sum(line.startswith("# finished, not run: ") for line in lines) == 1
+    assert f"--split forgetting --tasks {TASKS}" in [line for line in lines if line.startswith("#")][0]

@@ -103,9 +103,12 @@ def sorting_file_name(sorting_file):
 
 def is_sampled_run(path):
     """True if the run file at ``path`` comes from a ``--sampling`` run other than uniform (its
-    name holds ``__sampling_<mode>``, SPEC section 7): examples presented a varying number of
-    times, by design. A uniform run presents every example once per epoch."""
-    return re.search(r"(^|__)sampling_(?!uniform(__|$))", os.path.basename(path)) is not None
+    name holds ``__sampling_<mode>``, SPEC section 7) or from run_continual.py (``split_<split>
+    __tasks_<tasks>``: each epoch presents one task's examples): examples presented a varying
+    number of times, by design. A uniform run presents every example once per epoch."""
+    name = os.path.basename(path)
+    return (re.search(r"(^|__)sampling_(?!uniform(__|$))", name) is not None
+            or re.search(r"(^|__)split_(random|forgetting)__tasks_[AB]+__", name) is not None)
 
 
 def save_fname(args, flags):
