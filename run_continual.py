@@ -45,6 +45,7 @@ FAMILY_DEFAULTS = {
 
 
 def family(dataset):
+    """``mnist`` or ``cifar``: whose training script's defaults and network apply."""
     return "mnist" if dataset in MNIST_DATASETS else "cifar"
 
 
