@@ -6,6 +6,7 @@
     python plot_figures.py window --results results.csv --remove_n 5000 --output fig5_right.png
     python plot_figures.py datamap --input_dir mnist_results --input_fname_args dataset mnist \
         --output datamap.png
+    python plot_figures.py continual --input_dir continual_results --output fig4_continual.png
 
 ``--output``'s extension picks the format (.png, .pdf, .svg). A new figure is one entry in
 SUBCOMMANDS: a help line, a function adding its flags, and one drawing a matplotlib Figure
@@ -16,8 +17,8 @@ import os
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import safe_pickle
-from forgetting.files.run_selection import (check_one_experiment, epochs_of, find_runs,
-                                            refuse_diverged, require_runs, same_value)
+from forgetting.files.run_selection import (check_one_experiment, check_run_selection, epochs_of,
+                                            find_runs, refuse_diverged, require_runs, same_value)
 from forgetting.files.outdir import check_output_dir, make_output_dir
 from forgetting.analysis import figures
 from forgetting.analysis.results import add_selection_flags, check_selection, collect, read_results
@@ -116,6 +117,31 @@ def draw_datamap(args):
     return datamap_figure(values["variability"], values["confidence"], values["correctness"], title)
 
 
+def add_continual_flags(parser):
+    parser.add_argument("--input_dir", required=True,
+                        help="directory searched recursively for run_continual.py's runs")
+    parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
+                        help="name/value pairs 'arg1 val1 arg2 val2 ...' selecting the runs, as in "
+                             "order_examples_by_forgetting.py; default: every run")
+    parser.add_argument("--verbose", action="store_true",
+                        help="list every stats file passed over, not only how many")
+
+
+def draw_continual(args):
+    """Figure 4 from run_continual.py's task tables; prints the accuracy each task loses
+    while the other trains."""
+    from forgetting.analysis.continual import continual_figure, forgetting_lines, load_continual_runs
+    from forgetting.training.continual import read_task_table
+
+    pairs = check_run_selection(args.input_fname_args, None, args.input_dir)
+    found = find_runs(args.input_dir, pairs, verbose=args.verbose, list_included=False)
+    require_runs(found, args.input_dir, pairs)
+    runs = load_continual_runs(found, read_task_table)
+    for line in forgetting_lines(runs):
+        print(line)
+    return continual_figure(runs)
+
+
 SUBCOMMANDS = {
     # name: (help, adds the subcommand's flags, draws the figure from the parsed flags)
     "histogram": ("Figure 1: fraction of examples per number of forgetting events",
@@ -129,6 +155,8 @@ SUBCOMMANDS = {
     "datamap": ("dataset cartography: variability vs confidence per example, coloured by "
                 "correctness (Swayamdipta et al. 2020), from the stats files",
                 add_datamap_flags, draw_datamap),
+    "continual": ("Figure 4: accuracy on each of two tasks trained in turn (run_continual.py), "
+                  "one panel per split and order", add_continual_flags, draw_continual),
 }
 
 

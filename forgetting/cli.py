@@ -12,11 +12,13 @@ from forgetting.files.naming import SAMPLING_DEFAULTS, SAMPLING_OPTIONS
 from forgetting.files.outdir import check_output_dir
 
 
-def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
-    """The flags both training scripts have: output, input, data location and the new ones.
+def add_common_flags(parser, no_cuda_flags, cpu_threads=None, removal_and_sampling=True):
+    """The flags the training scripts have: output, input, data location and the new ones.
 
     ``cpu_threads``: the script's --threads default on the CPU (None: PyTorch's choice);
-    ``set_threads`` applies it.
+    ``set_threads`` applies it. ``removal_and_sampling=False`` leaves out --remove_n,
+    --keep_lowest_n and the --sampling flags (run_continual.py, whose tasks decide what
+    trains); --sorting_file stays.
     """
     parser.add_argument("--seed", type=int, default=1, metavar="S",
                         help="random seed (default: 1); in the file name")
@@ -25,11 +27,13 @@ def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
                              "in --input_dir (with or without .pkl), or a path to the file; or "
                              "'none' (default); in the file name (a path by its file's name "
                              "without .pkl)")
-    parser.add_argument("--remove_n", type=int, default=0,
-                        help="number of examples to remove (default: 0); in the file name")
-    parser.add_argument("--keep_lowest_n", type=int, default=0,
-                        help="sorted position where the removal window starts; negative removes "
-                             "--remove_n random examples instead (default: 0); in the file name")
+    if removal_and_sampling:
+        parser.add_argument("--remove_n", type=int, default=0,
+                            help="number of examples to remove (default: 0); in the file name")
+        parser.add_argument("--keep_lowest_n", type=int, default=0,
+                            help="sorted position where the removal window starts; negative "
+                                 "removes --remove_n random examples instead (default: 0); in "
+                                 "the file name")
     parser.add_argument(*no_cuda_flags, dest="no_cuda", action="store_true", default=False,
                         help="train on the CPU even if a GPU is available")
     parser.add_argument("--output_dir", required=True,
@@ -66,7 +70,8 @@ def add_common_flags(parser, no_cuda_flags, cpu_threads=None):
                      "nothing changed); 75 the run is being trained by another process (the same "
                      "command may succeed later); 130/143 stopped by Ctrl-C/SIGTERM after saving "
                      "the finished epochs")
-    add_sampling_flags(parser)
+    if removal_and_sampling:
+        add_sampling_flags(parser)
 
 
 def add_sampling_flags(parser):
@@ -128,9 +133,9 @@ def check_sampling_flags(args):
                          "epochs; give --transient_epochs 1 or more")
 
 
-def check_common_flags(args):
+def check_common_flags(args, removal_and_sampling=True):
     """Refuse bad numbers, impossible removal flags and an unusable output directory, before
-    any data is loaded, touching nothing."""
+    any data is loaded, touching nothing. ``removal_and_sampling``: as ``add_common_flags``."""
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} is {getattr(args, name)}; it must be at least 1")
@@ -142,10 +147,12 @@ def check_common_flags(args):
         if not 0 <= epoch <= args.epochs:
             raise UsageError(f"--save_weights_at {epoch} is not an epoch of this run; give values "
                              f"from 0 (before the first step) to --epochs {args.epochs}")
-    check_sampling_flags(args)
+    if removal_and_sampling:
+        check_sampling_flags(args)
     check_output_dir(args.output_dir)
-    check_removal_flags(args.remove_n, args.keep_lowest_n, args.sorting_file,
-                        getattr(args, "remove_subsample", 0))
+    if removal_and_sampling:
+        check_removal_flags(args.remove_n, args.keep_lowest_n, args.sorting_file,
+                            getattr(args, "remove_subsample", 0))
 
 
 def set_threads(args, device):

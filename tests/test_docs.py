@@ -12,7 +12,8 @@ from forgetting.errors import ArgumentParser
 from forgetting.files.naming import SCRIPT_FNAME_FLAGS
 
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
-TRAINING = ("run_mnist", "run_cifar")
+TRAINING = ("run_mnist", "run_cifar", "run_continual")
+SAMPLED = ("run_mnist", "run_cifar")   # the training scripts with --sampling
 READING = ("order_examples_by_forgetting", "score_examples", "sweep", "collect_results",
            "plot_figures")
 ORDINALS = {f"{n}{'st' if n == 1 else 'nd' if n == 2 else 'rd' if n == 3 else 'th'}": n
@@ -41,7 +42,9 @@ def documented(script):
     pages = sections(read("flags.md"))
     bodies = [pages[f"{script}.py"]]
     if script in TRAINING:
-        bodies += [pages["Shared training flags"], pages["Sampling flags"]]
+        bodies += [pages["Shared training flags"]]
+    if script in SAMPLED:
+        bodies += [pages["Sampling flags"]]
     flags = {}
     for body in bodies:
         rows = table_rows(body)

@@ -24,6 +24,8 @@ STATS_ENDING = "stats_dict.pkl"                 # what the ordering script match
 STATS_LOG_SUFFIX = "__resume_stats.bin"
 RESUME_STATE_SUFFIX = "__resume_state.pt"
 RECORD_SUFFIX = "__run.json"                    # the run record (forgetting/files/run_record.py)
+TASK_TABLE_SUFFIX = "__tasks.csv"               # run_continual.py: accuracy per task per epoch
+TASK_NAMES = "AB"                               # run_continual.py's tasks, in training-set order
 # A rerun without --resume moves the earlier run's files to <output_dir>/replaced/<save_fname>/<time>/
 REPLACED_DIR = "replaced"
 # --save_weights_at E: the weights after E epochs (0 = before the first step), for el2n/grand.
@@ -39,6 +41,10 @@ CIFAR_FNAME_FLAGS = (
     "keep_lowest_n", "remove_subsample", "noise_percent_labels", "noise_percent_pixels",
     "noise_std_pixels",
 )
+# run_continual.py (docs/flags.md): what defines a continual experiment. The model and the
+# optimiser settings are not in it (as run_cifar.py's --model): the run record holds them.
+CONTINUAL_FNAME_FLAGS = ("dataset", "split", "tasks", "task_size", "epochs_per_task", "seed",
+                         "sorting_file")
 
 # The type each file-name flag's value has once the training scripts have parsed it
 # (tests/test_collect_results.py checks this against their argparse definitions), so that a
@@ -48,11 +54,13 @@ FNAME_FLAG_TYPES = {
     "dataset": str, "no_dropout": bool, "data_augmentation": bool, "cutout": bool, "seed": int,
     "sorting_file": str, "remove_n": int, "keep_lowest_n": int, "remove_subsample": int,
     "noise_percent_labels": int, "noise_percent_pixels": int, "noise_std_pixels": float,
+    "split": str, "tasks": str, "task_size": int, "epochs_per_task": int,
 }
 
 
 # The training scripts sweep.py can run, and the flags that name their runs.
-SCRIPT_FNAME_FLAGS = {"run_mnist.py": MNIST_FNAME_FLAGS, "run_cifar.py": CIFAR_FNAME_FLAGS}
+SCRIPT_FNAME_FLAGS = {"run_mnist.py": MNIST_FNAME_FLAGS, "run_cifar.py": CIFAR_FNAME_FLAGS,
+                      "run_continual.py": CONTINUAL_FNAME_FLAGS}
 
 # SPEC section 7 (issue 11): --sampling enters the file name only when it is not uniform,
 # appended after the original's flags, followed by those of its mode's options (in this
@@ -95,9 +103,12 @@ def sorting_file_name(sorting_file):
 
 def is_sampled_run(path):
     """True if the run file at ``path`` comes from a ``--sampling`` run other than uniform (its
-    name holds ``__sampling_<mode>``, SPEC section 7): examples presented a varying number of
-    times, by design. A uniform run presents every example once per epoch."""
-    return re.search(r"(^|__)sampling_(?!uniform(__|$))", os.path.basename(path)) is not None
+    name holds ``__sampling_<mode>``, SPEC section 7) or from run_continual.py (``split_<split>
+    __tasks_<tasks>``: each epoch presents one task's examples): examples presented a varying
+    number of times, by design. A uniform run presents every example once per epoch."""
+    name = os.path.basename(path)
+    return (re.search(r"(^|__)sampling_(?!uniform(__|$))", name) is not None
+            or re.search(r"(^|__)split_(random|forgetting)__tasks_[AB]+__", name) is not None)
 
 
 def save_fname(args, flags):
@@ -136,7 +147,8 @@ class RunPaths:
     ``stats``/``best_acc``: the original's files; ``stats_log``/``resume_state``: the run's
     own (forgetting/files/stats_log.py, forgetting/training/resume_state.py);
     ``checkpoint``: the best model (run_cifar.py only, else None); ``changed_labels``: the
-    label-noise record (written only with --noise_percent_labels); ``record``: the run record.
+    label-noise record (written only with --noise_percent_labels); ``record``: the run record;
+    ``task_table``: run_continual.py's per-task accuracies (else None).
     """
 
     stats: str
@@ -146,9 +158,10 @@ class RunPaths:
     changed_labels: str
     record: str
     checkpoint: Optional[str] = None
+    task_table: Optional[str] = None
 
     @classmethod
-    def for_run(cls, output_dir, fname, checkpoint_subdir=None):
+    def for_run(cls, output_dir, fname, checkpoint_subdir=None, task_table=False):
         base = os.path.join(output_dir, fname)
         checkpoint = None
         if checkpoint_subdir is not None:
@@ -156,7 +169,7 @@ class RunPaths:
                                       fname + CHECKPOINT_SUFFIX)
         return cls(base + STATS_SUFFIX, base + BEST_ACC_SUFFIX, base + STATS_LOG_SUFFIX,
                    base + RESUME_STATE_SUFFIX, base + CHANGED_LABELS_SUFFIX, base + RECORD_SUFFIX,
-                   checkpoint)
+                   checkpoint, base + TASK_TABLE_SUFFIX if task_table else None)
 
     @classmethod
     def for_stats(cls, stats_path):
@@ -191,7 +204,7 @@ class RunPaths:
         """The files the training loop replaces atomically (not changed_labels: written once
         by run_cifar.py before training)."""
         return [p for p in (self.stats, self.best_acc, self.stats_log, self.resume_state,
-                            self.record, self.checkpoint) if p is not None]
+                            self.record, self.checkpoint, self.task_table) if p is not None]
 
     def all_files(self):
         """Every file of the run that may be on disk now (weights and changed labels included)."""
@@ -247,8 +260,8 @@ def parse_save_fname(name):
     """The flags of a run from its file name: the inverse of ``save_fname``.
 
     ``name`` is a save_fname, or a file name of the run (its suffix is dropped). Returns
-    ``(values, extra)``: ``values`` maps each flag of run_mnist.py's or run_cifar.py's file
-    name to its typed value (FNAME_FLAG_TYPES), in file-name order; ``extra`` is the rest of
+    ``(values, extra)``: ``values`` maps each flag of run_mnist.py's, run_cifar.py's or
+    run_continual.py's file name to its typed value (FNAME_FLAG_TYPES), in file-name order; ``extra`` is the rest of
     the name after the script's flags, the ``<flag>_<value>`` parts that new result-changing
     flags append (SPEC section 7), joined by ``__``, or ``''``. ValueError if the name is not
     a save_fname of either script.
@@ -259,7 +272,7 @@ def parse_save_fname(name):
             name = name[:-len(suffix)]
             break
     errors = []
-    for flags in (MNIST_FNAME_FLAGS, CIFAR_FNAME_FLAGS):
+    for flags in (MNIST_FNAME_FLAGS, CIFAR_FNAME_FLAGS, CONTINUAL_FNAME_FLAGS):
         try:
             return _parse_with(name, flags)
         except ValueError as err:

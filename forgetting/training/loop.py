@@ -63,21 +63,29 @@ class TrainingJob:
     save_weights_at: tuple = ()  # --save_weights_at: epochs whose weights are saved (0 = initial)
     run_description: Optional[dict] = None  # files/weights.py run_description, for those files
     record: Optional[dict] = None  # files/run_record.py new_record: the script, its flags, ...
+    # Called after each epoch's test pass as after_test(job, epoch, test_acc, test_loss), in
+    # eval mode, before the sampler observes the epoch (run_continual.py: the per-task table).
+    after_test: Optional[Callable] = None
+    # side_files(resume state) -> {path: text}: small files derived from the resume state,
+    # written atomically after each epoch's commit point and with the final stats pickle.
+    side_files: Optional[Callable] = None
 
 
-def flag_fields(args, script, fname, paths, device, train_ids, n_test, say):
+def flag_fields(args, script, fname, paths, device, train_ids, n_test, say, sampler=None):
     """The ``TrainingJob`` fields every training script fills the same way from its parsed
     flags (``--batch_size``, ``--epochs``, ``--resume``, ``--progress_every``,
     ``--save_weights_at``, ``--sampling`` and its options) and its run: ``script`` its file
-    name, ``fname`` the save_fname, ``paths`` its RunPaths. The scripts add the rest."""
-    options = {name: getattr(args, name) for name in SAMPLING_OPTIONS[args.sampling]}
+    name, ``fname`` the save_fname, ``paths`` its RunPaths. The scripts add the rest.
+    ``sampler``: the script's own (run_continual.py's task schedule) instead of --sampling's."""
+    if sampler is None:
+        options = {name: getattr(args, name) for name in SAMPLING_OPTIONS[args.sampling]}
+        sampler = make_sampler(args.sampling, len(train_ids), args.epochs, args.seed, device,
+                               **options)
     return dict(
         train_ids=train_ids, batch_size=args.batch_size, epochs=args.epochs, device=device,
         paths=paths, resume=args.resume, say=say, progress_every=args.progress_every,
         save_weights_at=tuple(args.save_weights_at),
-        record=new_record(script, fname, args, n_test),
-        sampler=make_sampler(args.sampling, len(train_ids), args.epochs, args.seed, device,
-                             **options))
+        record=new_record(script, fname, args, n_test), sampler=sampler)
 
 
 def _autocast(job):
@@ -86,20 +94,24 @@ def _autocast(job):
     return torch.autocast(job.device.type, dtype=torch.bfloat16)
 
 
-def evaluate(job):
-    """``(test accuracy in percent, mean test loss)`` in eval mode, with one host sync."""
+def evaluate(job, images=None, labels=None):
+    """``(accuracy in percent, mean loss)`` in eval mode, with one host sync, on the test set
+    or on ``images``/``labels`` (uint8 images and labels on the device, prepared as the test
+    set is: no augmentation)."""
+    if images is None:
+        images, labels = job.test_x, job.test_y
     job.model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=job.device)
     loss_sum = torch.zeros((), dtype=torch.float32, device=job.device)
     with torch.no_grad(), _autocast(job):
-        for start in range(0, len(job.test_y), EVAL_BATCH):
-            targets = job.test_y[start:start + EVAL_BATCH]
-            outputs = job.model(job.prepare_test(job.test_x[start:start + EVAL_BATCH]))
+        for start in range(0, len(labels), EVAL_BATCH):
+            targets = labels[start:start + EVAL_BATCH]
+            outputs = job.model(job.prepare_test(images[start:start + EVAL_BATCH]))
             correct += (outputs.argmax(dim=1) == targets).sum()
             loss_sum += job.loss_fn(outputs.float(), targets).sum()
     # float32 holds the count exactly (test sets are far below 2**24 examples)
     correct, loss_sum = torch.stack([correct.to(torch.float32), loss_sum]).tolist()
-    return 100.0 * int(correct) / len(job.test_y), loss_sum / len(job.test_y)
+    return 100.0 * int(correct) / len(labels), loss_sum / len(labels)
 
 
 def train_epoch(job, recorder, epoch, order, progress=None, weights=None):
@@ -157,6 +169,8 @@ def run_training(job):
                 train_epoch(job, recorder, epoch, plan.order, progress, plan.weights)
             saver.start_weight_copy(epoch)
             test_acc, test_loss = evaluate(job)
+            if job.after_test is not None:
+                job.after_test(job, epoch, test_acc, test_loss)
             stats = recorder.to_host(test_acc)
             presented = recorder.epoch_device_stats()
             job.sampler.observe(epoch, presented.positions, presented.loss, presented.correct)

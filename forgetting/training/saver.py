@@ -8,7 +8,8 @@ keeps saving off the training path:
 - per epoch, a host copy of the weights runs beside the test pass (``start_weight_copy``),
   then ``commit`` hands the epoch to a background thread that writes, in this order, the
   stats log record -> best checkpoint -> saved weights (--save_weights_at) -> resume state
-  (the commit point) -> best_acc.txt -> run record (forgetting/files/run_record.py);
+  (the commit point) -> the job's side files (``job.side_files``) -> best_acc.txt -> run
+  record (forgetting/files/run_record.py);
   host copies reuse the memory of the snapshot from two epochs ago (a two-slot ring);
 - the legacy ``__stats_dict.pkl`` is refreshed by a child process (training/refresher.py)
   and written complete when the run ends or is stopped (``stop_safely``);
@@ -125,12 +126,12 @@ class _Committer:
                 raise SaveFailed.from_os_error(err) from None
             self.pending = None
 
-    def submit(self, epoch, stats, best_acc, checkpoint, state, save_weights, record):
+    def submit(self, epoch, stats, best_acc, checkpoint, state, save_weights, record, side):
         self.wait()
         self.pending = self.pool.submit(self._commit, epoch, stats, best_acc, checkpoint, state,
-                                        save_weights, record)
+                                        save_weights, record, side)
 
-    def _commit(self, epoch, stats, best_acc, checkpoint, state, save_weights, record):
+    def _commit(self, epoch, stats, best_acc, checkpoint, state, save_weights, record, side):
         # The checkpoint goes before the resume state (the commit point): a crash between the
         # two re-runs the epoch, which writes the same checkpoint again; the other way round,
         # the best model of the epoch would be lost. best_acc.txt is derived from the state, so
@@ -146,11 +147,22 @@ class _Committer:
             write_weights(self.paths.weights(epoch + 1), epoch + 1, state["model"],
                           self.run_description)
         sha256 = resume_state.save_state(self.paths.resume_state, state)
+        _write_side_files(side)  # derived from the state: after it, like best_acc.txt
         atomic.write_text(self.paths.best_acc, best_acc)
         if record is not None:  # after the commit point: may trail it
             record = dict(record, sha256=dict(
                 record.get("sha256") or {}, resume_state=run_record.state_entry(sha256, state)))
             run_record.write_record(self.paths.record, record)
+
+
+def _side_files(job, state):
+    """The job's side files for ``state`` (``{path: text}``; none without ``job.side_files``)."""
+    return {} if job.side_files is None else job.side_files(state)
+
+
+def _write_side_files(files):
+    for path, text in files.items():
+        atomic.write_text(path, text)
 
 
 @contextlib.contextmanager
@@ -414,7 +426,8 @@ class RunSaver:
             checkpoint = {"acc": stats.test_acc, "epoch": epoch, "net": model}
         record = self._record_epoch(epoch, stats)
         self.committer.submit(epoch, stats, best_acc_text(self.best_train, self.best_test),
-                              checkpoint, state, self._weights_wanted(epoch + 1), record)
+                              checkpoint, state, self._weights_wanted(epoch + 1), record,
+                              _side_files(job, state))
         if epoch > self.epochs_done:  # the previous epoch is on disk now (submit waited for it)
             self.refresher.maybe_start(epoch)
 
@@ -464,6 +477,8 @@ class RunSaver:
         atomic.write_text(self.paths.best_acc, best_acc_text(state["best_train"], state["best_test"]))
         state["legacy_epochs"] = state["epochs_done"]
         state_sha256 = resume_state.save_state(self.paths.resume_state, state)
+        # a kill -9 between an epoch's commit point and its side files left them an epoch behind
+        _write_side_files(_side_files(self.job, state))
         # the record describes the committed epochs only (after a failed commit it is left
         # as the last successful commit wrote it)
         if self.record is not None and self.record["epochs_done"] == state["epochs_done"]:
