@@ -7,7 +7,7 @@ One box rule, ``cutout_box``, serves both:
 - ``apply_cutout`` / ``random_cutout``: the batched form the trainer uses on the device,
   centres drawn per example with ``torch.randint`` and an optional ``torch.Generator``.
 
-Box rule (SPEC section 2): for a centre (y, x), rows ``clip(y - length//2, 0, H)`` up to
+Box rule (docs/training.md#augmentation): for a centre (y, x), rows ``clip(y - length//2, 0, H)`` up to
 (excluding) ``clip(y + length//2, 0, H)``, columns likewise with W. A hole near the border
 is clipped, so it covers fewer pixels; an odd ``length`` gives an even-sided box
 (``2 * (length//2)``), exactly as the original.

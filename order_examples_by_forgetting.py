@@ -2,7 +2,7 @@
 
 Reads the ``*stats_dict.pkl`` files that run_mnist.py / run_cifar.py wrote (one per
 training run), counts each example's forgetting events over the first ``--epochs``
-presentations of every run (SPEC section 4), sums them over runs, and writes the
+presentations of every run (docs/scores.md#forgetting-events), sums them over runs, and writes the
 sorting file that a removal run reads with ``--sorting_file``:
 
     {'indices': int64 example ids by ascending count (ties by ascending id, or with
@@ -11,7 +11,7 @@ sorting file that a removal run reads with ``--sorting_file``:
 
 With ``--output_dir_MLI`` it also writes ``<name>_MLI.pkl`` ordered by Max Loss Increase,
 the mean over runs of each example's largest loss rise between consecutive presentations
-(SPEC section 5).
+(docs/scores.md#max-loss-increase).
 
 Runs are streamed: one stats file is loaded, reduced to per-example counts, and dropped
 before the next is read, so peak memory is about one loaded file. Every input is

@@ -5,7 +5,7 @@ correctness and margin at every presentation.
 Writes ``<save_fname>__stats_dict.pkl`` and ``<save_fname>__best_acc.txt`` in --output_dir,
 the best model to ``<output_dir>/checkpoint/<dataset>/<save_fname>.t7``, and with
 --noise_percent_labels ``<save_fname>_changed_labels.txt`` (the files of the original
-run_cifar.py, see SPEC / README), plus the run's resume files.
+run_cifar.py, see docs/files.md), plus the run's resume files.
 """
 import torch
 import torch.nn.functional as F

@@ -2,7 +2,7 @@
 """Train the MNIST network while recording every example's loss, correctness and margin.
 
 Writes ``<save_fname>__stats_dict.pkl`` and ``<save_fname>__best_acc.txt`` in --output_dir,
-the files of the original run_mnist.py (see SPEC / README), plus the run's resume files.
+the files of the original run_mnist.py (see docs/files.md), plus the run's resume files.
 """
 
 import torch

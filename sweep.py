@@ -10,7 +10,7 @@ Each grid point runs the command a shell loop would (the flags after ``--`` then
 ``--no_extend`` (unless --extend); so its files are those of the same command run by hand.
 A run whose record has other --epochs than the sweep's is refused before anything starts,
 unless --extend. Without --address the sweep starts a Ray of its own, whatever else
-runs on the machine (forgetting/sweep/connect.py). See README, "Sweeps".
+runs on the machine (forgetting/sweep/connect.py). See README, "Sweeps", and docs/flags.md#sweeppy.
 """
 import os
 import sys

@@ -1,4 +1,4 @@
-"""The small MNIST network of the forgetting experiments (SPEC section 1).
+"""The small MNIST network of the forgetting experiments (docs/training.md#models).
 
 Input  (B, 1, 28, 28) float, already normalised.
 Output (B, 10) log-probabilities (log_softmax over the class dimension).

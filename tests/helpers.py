@@ -45,7 +45,7 @@ if torch.backends.mps.is_available():
 
 def mnist_fname(dataset="mnist_5k", no_dropout=False, seed=1, sorting_file="none", remove_n=0,
                 keep_lowest_n=0):
-    """run_mnist.py's ``save_fname`` for these flag values (SPEC section 3)."""
+    """run_mnist.py's ``save_fname`` for these flag values (docs/flags.md#file-names)."""
     return (f"dataset_{dataset}__no_dropout_{no_dropout}__seed_{seed}__sorting_file_{sorting_file}__"
             f"remove_n_{remove_n}__keep_lowest_n_{keep_lowest_n}")
 

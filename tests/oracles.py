@@ -1,5 +1,5 @@
-"""Plain-Python oracles: the original scripts' per-example statistics of a batch (SPEC
-section 3), and the scores (SPEC sections 4 and 5), each walking one example's history a
+"""Plain-Python oracles: the original scripts' per-example statistics of a batch
+(docs/training.md#each-epoch), and the scores (docs/scores.md), each walking one example's history a
 presentation at a time, as a reader would by hand. The library's vectorised recorder and
 scores, and the ordering script, are checked against these.
 

@@ -1,8 +1,8 @@
 """The original ordering script's functions as plain loops over the dict, one example at a
 time: the oracle for order_examples_by_forgetting's vectorised ones (tests/test_original_users.py)
 and the baseline of benchmarks/original_api.py. Re-enacted from the original's described
-semantics; ``margins`` is kept per example (the original kept only the last example's, see the
-README deviation list)."""
+semantics; ``margins`` is kept per example (the original kept only the last example's, see
+docs/deviations.md, item 15)."""
 import numpy as np
 
 

@@ -72,7 +72,7 @@ PY2_INT64_SEVEN = (
 
 
 def stats_dict(histories, key=int, shuffle_seed=None):
-    """A stats dict as the training scripts write it (SPEC section 3) from ``histories`` =
+    """A stats dict as the training scripts write it (docs/files.md#stats-pickle) from ``histories`` =
     {example id: (accs, losses)}; margins are 0. ``key`` makes the id keys (``np.int64`` as
     the original wrote them, ``int`` as we do); ``shuffle_seed`` shuffles their order."""
     items = list(histories.items())
@@ -85,7 +85,7 @@ def stats_dict(histories, key=int, shuffle_seed=None):
 
 
 def sorting_dict(indices):
-    """A sorting file's content (SPEC section 4); ``indices`` is stored as given."""
+    """A sorting file's content (docs/files.md#sorting-files); ``indices`` is stored as given."""
     return {"indices": indices, "forgetting counts": np.zeros(len(indices), dtype=np.int64)}
 
 

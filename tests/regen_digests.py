@@ -38,7 +38,7 @@ RUNS = {
     "mnist_5k": ("run_mnist.py", [*MNIST_5K, "--batch_size", "256", "--seed", "2", "--epochs", "2"]),
     "tiny_cifar": ("run_cifar.py", [*CIFAR_RUN, "--epochs", "2"]),
 }
-# Not digested: the run record holds the host and the times of the run (SPEC section 8).
+# Not digested: the run record holds the host and the times of the run (docs/files.md#run-record).
 NOT_DIGESTED = ("__run.json",)
 
 

@@ -1,4 +1,4 @@
-"""Bad input (issue 5, item 4; SPEC section 6, deviation 7): refused before any work with one
+"""Bad input (issue 5, item 4; docs/deviations.md, item 7): refused before any work with one
 ``error:`` line naming the problem and the fix, exit status 2, no traceback, and nothing on
 disk touched: every test snapshots the whole work tree (names, bytes, mtimes, modes) first.
 

@@ -1,4 +1,4 @@
-"""The MNIST data sources of run_mnist.py (SPEC section 1): torchvision's raw IDX files, the
+"""The MNIST data sources of run_mnist.py (docs/training.md#mnist): torchvision's raw IDX files, the
 bundled mnist_5k split, the per-seed pixel permutation, and the offline download error."""
 import gzip
 

@@ -1,4 +1,4 @@
-"""Label and pixel noise of run_cifar.py (SPEC section 2): the counts, the draws (the
+"""Label and pixel noise of run_cifar.py (docs/training.md#noise): the counts, the draws (the
 original's numpy stream for labels), the clipping, and both applied after a removal by the
 CLI, with the changed-labels file."""
 import os
@@ -153,7 +153,7 @@ def test_pixel_then_label_noise_after_a_removal(run_until_training, cifar10, tmp
     ids = np.setdiff1d(np.arange(n_train), sorted_ids[20:70])
     assert (job.train_ids == ids).all()
 
-    # SPEC's order of numpy draws after seeding: pixel noise, then label noise.
+    # The order of numpy draws after seeding (docs/training.md#seeding): pixel noise, then label noise.
     np.random.seed(1)
     expected_x = add_pixel_noise(arrays["train_x"][ids], 10, 2.0)
     expected_y, positions, _, _ = add_label_noise(arrays["train_y"][ids], 30)

@@ -1,4 +1,4 @@
-"""What run_cifar.py optimises with (SPEC section 2): SGD with the original's settings and
+"""What run_cifar.py optimises with (docs/training.md#optimisers): SGD with the original's settings and
 learning-rate schedule, Adam without one.
 
 The schedule's oracle is what the original ran: ``torch.optim.lr_scheduler.MultiStepLR``

@@ -1,4 +1,4 @@
-"""order_examples_by_forgetting.py (SPEC sections 4 and 5) on hand-worked runs: the counts,
+"""order_examples_by_forgetting.py (docs/scores.md) on hand-worked runs: the counts,
 the MLI file, the name filter and every stats-file layout users have.
 
 The first test runs the script as users do, ``python order_examples_by_forgetting.py ...`` in

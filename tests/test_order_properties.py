@@ -27,7 +27,7 @@ from pickles import sorting_dict, stats_dict
 from strategies import damaged, several_runs
 
 STATS_NAME = "dataset_x__seed_{seed}__stats_dict.pkl"
-# A --sampling run's name (SPEC section 7): examples presented a varying number of times.
+# A --sampling run's name (docs/flags.md#file-names): examples presented a varying number of times.
 SAMPLED_NAME = "dataset_x__seed_{seed}__sampling_sgd_s__stats_dict.pkl"
 
 

@@ -1,4 +1,4 @@
-"""``--resume`` and the flags (issue 5, item 1; SPEC section 3).
+"""``--resume`` and the flags (issue 5, item 1; docs/training.md#resume).
 
 A flag that changes results but not the file name must match the saved run, or the resume
 is refused with one line naming it and nothing on disk changes. Resuming a finished run does

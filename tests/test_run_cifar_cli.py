@@ -1,4 +1,4 @@
-"""run_cifar.py's command line (SPEC section 2): what it loads through torchvision's real
+"""run_cifar.py's command line (docs/training.md#cifar): what it loads through torchvision's real
 CIFAR classes, the file names, the ids it trains, its flags, and the files a run writes.
 
 The data sets are tiny synthetic CIFARs in CIFAR's own pickle format (tests/cifar_fixtures.py

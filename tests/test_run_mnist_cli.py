@@ -60,7 +60,7 @@ class Runs:
 
 # Runs in a process without the repository on its path (-I: no PYTHONPATH, no cwd on sys.path,
 # cwd is elsewhere; `leaked`: loading imported none of the project, numpy or torch): plain
-# pickle.load, then SPEC section 3's layout, checked item by item.
+# pickle.load, then docs/files.md#stats-pickle's layout, checked item by item.
 LAYOUT_CHECK = textwrap.dedent("""
     import json, pickle, sys
     with open(sys.argv[1], "rb") as handle:

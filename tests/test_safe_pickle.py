@@ -1,4 +1,4 @@
-"""The restricted loader (SPEC section 6, item 6): stats and sorting files load as the
+"""The restricted loader (docs/deviations.md, item 6): stats and sorting files load as the
 original scripts wrote them, under numpy 1.x and 2.x module paths and pickle protocols
 0-5, and a file cannot make the loader run code or corrupt memory."""
 import os

@@ -1,4 +1,4 @@
-"""Forgetting counts and Max Loss Increase (SPEC sections 4 and 5), checked against a
+"""Forgetting counts and Max Loss Increase (docs/scores.md), checked against a
 plain-Python oracle that walks each example's history one presentation at a time
 (tests/oracles.py)."""
 import math

@@ -1,4 +1,4 @@
-"""Which ids train (SPEC section 3): the sorted removal window, random removal, the sorting
+"""Which ids train (docs/training.md#training-set): the sorted removal window, random removal, the sorting
 file lookup, and every refusal of a bad sorting file or bad removal flags."""
 import os
 import pickle

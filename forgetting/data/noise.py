@@ -1,7 +1,7 @@
-"""Label and pixel noise for run_cifar.py (SPEC section 2), vectorised over examples.
+"""Label and pixel noise for run_cifar.py (docs/training.md#noise), vectorised over examples.
 
 Both functions draw from numpy's global generator, as the original did, so the run's
-stream of draws is: selection, then pixel noise, then label noise (SPEC's order). Neither
+stream of draws is: selection, then pixel noise, then label noise (docs/training.md#noise). Neither
 draws anything when its percentage is 0 (the original skipped the whole step then).
 
 - ``add_label_noise``: ``int(p * n / 100)`` training positions without replacement, each

@@ -1,7 +1,7 @@
 """Which example ids train: the sorting-file removal window, random removal, remove_subsample;
 and the one line a removal run prints about what it keeps of each class.
 
-The selections return int64 numpy arrays of example ids in training order (SPEC section 3).
+The selections return int64 numpy arrays of example ids in training order (docs/training.md#training-set).
 Random draws use numpy's global generator, as the original did, so the caller must call
 ``select_train_ids`` right after seeding (random removal is the run's first numpy draw).
 """

@@ -1,7 +1,7 @@
 """Batch transforms on the device: uint8 image batches in, float32 model inputs out.
 
 - ``normaliser``: ``(x / 255 - mean) / std``, as ToTensor + Normalize (MNIST and CIFAR);
-- ``crop_flip`` / ``random_crop_flip``: ``--data_augmentation`` (SPEC section 2);
+- ``crop_flip`` / ``random_crop_flip``: ``--data_augmentation`` (docs/training.md#augmentation);
 - cutout for a batch lives in the top-level ``cutout.py`` with the original's per-image
   ``Cutout`` (one box rule for both); ``train_transform`` composes the three for CIFAR.
 

@@ -1,7 +1,7 @@
 """Every file name the project writes or looks for, in one place.
 
-The contract (SPEC section 3): ``save_fname`` joins ``f'{name}_{value}'`` with ``'__'``
-over the flags that enter the file name, in the order the SPEC tables give, each value
+The contract (docs/flags.md#file-names): ``save_fname`` joins ``f'{name}_{value}'`` with ``'__'``
+over the flags that enter the file name, in the order docs/flags.md gives, each value
 formatted with ``str()`` of the parsed value (``True``, ``0``, ``0.5``, ``10.0``). A run's
 files in ``--output_dir`` are ``<save_fname>`` plus one of the suffixes below
 (``RunPaths``); the reading tools find runs by ``STATS_ENDING`` and
@@ -20,7 +20,7 @@ BEST_ACC_SUFFIX = "__best_acc.txt"
 CHANGED_LABELS_SUFFIX = "_changed_labels.txt"   # single underscore, as the original
 CHECKPOINT_DIR, CHECKPOINT_SUFFIX = "checkpoint", ".t7"
 STATS_ENDING = "stats_dict.pkl"                 # what the ordering script matches, as the original
-# The run's own files (SPEC section 7: <save_fname>__<what>).
+# The run's own files (docs/files.md: <save_fname>__<what>).
 STATS_LOG_SUFFIX = "__resume_stats.bin"
 RESUME_STATE_SUFFIX = "__resume_state.pt"
 RECORD_SUFFIX = "__run.json"                    # the run record (forgetting/files/run_record.py)
@@ -62,7 +62,7 @@ FNAME_FLAG_TYPES = {
 SCRIPT_FNAME_FLAGS = {"run_mnist.py": MNIST_FNAME_FLAGS, "run_cifar.py": CIFAR_FNAME_FLAGS,
                       "run_continual.py": CONTINUAL_FNAME_FLAGS}
 
-# SPEC section 7 (issue 11): --sampling enters the file name only when it is not uniform,
+# docs/flags.md#file-names (issue 11): --sampling enters the file name only when it is not uniform,
 # appended after the original's flags, followed by those of its mode's options (in this
 # order) whose value is not the default, so a run keeps one name however it was spelled.
 SAMPLING_OPTIONS = {
@@ -82,7 +82,7 @@ LONGEST_NAME_EXTRA = len(".") + len("__resume_stats.bin") + len(".XXXXXXXX.tmp")
 
 
 def optional_fname_flags(args):
-    """The SPEC section 7 flags of ``args`` that enter the file name: ``sampling`` and its
+    """The flags (docs/flags.md#file-names) of ``args`` that enter the file name: ``sampling`` and its
     mode's non-default options when ``--sampling`` is set and not uniform, else none."""
     mode = getattr(args, "sampling", "uniform")
     if mode == "uniform":
@@ -103,7 +103,7 @@ def sorting_file_name(sorting_file):
 
 def is_sampled_run(path):
     """True if the run file at ``path`` comes from a ``--sampling`` run other than uniform (its
-    name holds ``__sampling_<mode>``, SPEC section 7) or from run_continual.py (``split_<split>
+    name holds ``__sampling_<mode>``, docs/flags.md#file-names) or from run_continual.py (``split_<split>
     __tasks_<tasks>``: each epoch presents one task's examples): examples presented a varying
     number of times, by design. A uniform run presents every example once per epoch."""
     name = os.path.basename(path)
@@ -263,7 +263,7 @@ def parse_save_fname(name):
     ``(values, extra)``: ``values`` maps each flag of run_mnist.py's, run_cifar.py's or
     run_continual.py's file name to its typed value (FNAME_FLAG_TYPES), in file-name order; ``extra`` is the rest of
     the name after the script's flags, the ``<flag>_<value>`` parts that new result-changing
-    flags append (SPEC section 7), joined by ``__``, or ``''``. ValueError if the name is not
+    flags append (docs/flags.md#file-names), joined by ``__``, or ``''``. ValueError if the name is not
     a save_fname of either script.
     """
     for suffix in (STATS_SUFFIX, BEST_ACC_SUFFIX, STATS_LOG_SUFFIX, RESUME_STATE_SUFFIX,

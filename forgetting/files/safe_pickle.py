@@ -2,7 +2,7 @@
 
 ``pickle.load`` calls whatever callables a file names, so a crafted ``__stats_dict.pkl``
 or sorting file could run ``os.system``. ``load`` uses a ``pickle.Unpickler`` whose
-``find_class`` hands out only what the files we read need (SPEC section 6, item 6):
+``find_class`` hands out only what the files we read need (docs/deviations.md, item 6):
 
 * plain containers, numbers and strings need no global at all, except under protocols
   0-2 (and 3-4 for a few types), which spell ``set``, ``frozenset``, ``complex``,

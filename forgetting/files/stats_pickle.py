@@ -1,6 +1,6 @@
 """The original's ``__stats_dict.pkl`` and ``__best_acc.txt``, built from the run's log.
 
-Layout (SPEC section 3, loadable with plain ``pickle.load``)::
+Layout (docs/files.md#stats-pickle, loadable with plain ``pickle.load``)::
 
     {example_id (int): [losses (floats), accs (ints 0/1), margins (floats)], ...,
      'train': [[], running train accuracy after every batch, in percent],
@@ -62,7 +62,7 @@ def build_sampled_stats_dict(ids, records):
 
 def best_acc_text(best_train, best_test):
     """``best_acc.txt``: ``train test \\n``, then ``str()`` of the best running train accuracy
-    and of the best test accuracy, no newline at the end (SPEC section 3)."""
+    and of the best test accuracy, no newline at the end (docs/files.md#best-accuracies)."""
     return f"train test \n{best_train} {best_test}"
 
 
@@ -105,7 +105,7 @@ def encode_stats_pickle(ids, records, write):
     the float32 values, accs as BININT1, margins as BINFLOAT), LIST; all pairs under one
     SETITEMS, then 'train' and 'test'. Ids must fit in a signed 32-bit int (BININT).
 
-    Keys are Python ints, not the original's ``numpy.int64`` (README deviation list): an int64
+    Keys are Python ints, not the original's ``numpy.int64`` (docs/deviations.md, item 8): an int64
     key is a numpy scalar rebuilt by a call when loading, which made loading 3-7% slower
     (benchmarks/int64_keys.py, RESULTS.md), and it would change the bytes of every run's file.
     """

@@ -1,8 +1,8 @@
 """Area Under the Margin (Pleiss et al., NeurIPS 2020). Pure, vectorised numpy.
 
 An example's AUM is the mean, over its presentations, of the margin recorded before each
-optimiser step: the output for the assigned label minus the largest other output (SPEC
-section 3; the training scripts record exactly this, on logits for CIFAR and on
+optimiser step: the output for the assigned label minus the largest other output
+(docs/training.md#each-epoch; the training scripts record exactly this, on logits for CIFAR and on
 log-probabilities for MNIST, where the difference of log-probabilities equals the
 difference of logits). High AUM = easy; a negative AUM marks an example the network keeps
 assigning to another class (the paper's sign of a mislabelled example).

@@ -1,4 +1,4 @@
-"""Forgetting events (SPEC section 4): the paper's score. Pure, vectorised numpy.
+"""Forgetting events (docs/scores.md#forgetting-events): the paper's score. Pure, vectorised numpy.
 
 Over the first ``epochs`` presentations, a forgetting event is a presentation where acc is
 0 right after one where it was 1; an example never classified correctly counts ``epochs``

@@ -1,4 +1,4 @@
-"""Max Loss Increase (SPEC section 5). Pure, vectorised numpy.
+"""Max Loss Increase (docs/scores.md#max-loss-increase). Pure, vectorised numpy.
 
 ``max_t loss[t+1] - loss[t]`` over the first ``epochs`` presentations, 0 with fewer than
 two presentations. A NaN loss makes the example's MLI NaN (as ``np.max`` would).

@@ -6,7 +6,7 @@ with the original's arguments and return values. Each example's statistics come 
 vectorised pass over the run's ``(examples, presentations)`` arrays (``forgetting_events``);
 only building the returned dicts touches every example in Python.
 
-One deviation (README): the original returned as ``margins_per_presentation`` the margins
+Deviation 15 (docs/deviations.md): the original returned as ``margins_per_presentation`` the margins
 of the last example it looked at (the variable was overwritten in its loop); here it is a
 dict of every example's margins.
 """

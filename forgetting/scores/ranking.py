@@ -1,4 +1,4 @@
-"""The sorting file's order: easiest first, ties by ascending example id (SPEC section 7), or,
+"""The sorting file's order: easiest first, ties by ascending id (docs/scores.md#sorting-order), or,
 with ``--ties random``, ties in a seeded random order (the paper's rule, Sec. 3.1).
 
 ``--ties random --ties_seed S``: the ids in ascending order are shuffled once with

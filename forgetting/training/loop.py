@@ -1,6 +1,6 @@
 """The one training loop both scripts use: train an epoch, evaluate, hand it to the saver, say it.
 
-Per epoch (SPEC section 3): the sampler gives the batch order (the original's fresh
+Per epoch (docs/training.md#each-epoch): the sampler gives the batch order (the original's fresh
 ``numpy.random.permutation``, or a ``--sampling`` plan with per-presentation loss weights);
 each batch is an index gather from the device-resident training set; the per-example
 statistics are recorded BEFORE the optimiser step; then the test set is evaluated and the

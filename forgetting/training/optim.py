@@ -1,6 +1,6 @@
 """What run_cifar.py optimises with: the optimisers and their learning-rate schedule.
 
-Optimisers (SPEC section 2):
+Optimisers (docs/training.md#optimisers):
 - ``sgd``: SGD(learning_rate, momentum 0.9, Nesterov, weight decay 5e-4); epoch ``e``
   (0-based) trains at ``learning_rate * 0.2 ** bisect_right([60, 120, 160], e - 1)``. The
   original stepped ``MultiStepLR`` with ``scheduler.step(epoch)`` AFTER each epoch, so the

@@ -1,6 +1,6 @@
 """Per-example statistics of every presentation, computed for the whole batch at once.
 
-SPEC section 3: for example i with target y_i and model output o_i, taken in train mode
+docs/training.md#each-epoch: for example i with target y_i and model output o_i, taken in train mode
 before the optimiser step,
   loss   = the per-example loss (cross-entropy; NLL on MNIST's log-softmax output),
   acc    = argmax(o_i) == y_i (argmax takes the first maximum),

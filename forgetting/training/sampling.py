@@ -3,7 +3,7 @@ its sampler each epoch (``epoch_plan``) and tells it what the epoch recorded (``
 
 Positions index the training set as the job holds it (``job.train_x``), not example ids.
 
-``UniformOrder`` is the original's rule (SPEC section 3): every training position once, in a
+``UniformOrder`` is the original's rule (docs/training.md#each-epoch): every training position once, in a
 fresh ``numpy.random.permutation`` drawn from numpy's global generator at the start of the
 epoch, so the resume state's numpy RNG reproduces it. It has no state of its own.
 
