@@ -34,8 +34,8 @@ import shlex
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files.naming import has_fname_args
 from forgetting.files.outdir import check_output_dir, write_output_pickle
-from forgetting.files.run_selection import (check_one_experiment, check_run_selection, epochs_of,
-                                            find_runs, refuse_diverged, require_runs)
+from forgetting.files.run_selection import (add_combining_flags, check_run_selection,
+                                            runs_to_combine)
 from forgetting.scores import forgetting_counts, max_loss_increase, sort_by_score
 from forgetting.scores.original import compute_forgetting_statistics, sort_examples_by_forgetting
 from forgetting.scores.over_runs import check_same_ids
@@ -95,20 +95,9 @@ def parse_args(argv=None):
         "--output_name", type=str, required=True,
         help="file name of the sorting file; '.pkl' is appended unless present",
     )
-    parser.add_argument(
-        "--epochs", type=int, default=None,
-        help="number of presentations per run to consider (the first ones), and the count "
-        "given to an example never classified correctly in a run (default: the runs' own "
-        "--epochs from their run records, which must agree; 200 for runs without one)",
-    )
-    parser.add_argument(
-        "--verbose", action="store_true",
-        help="list every stats file passed over, not only how many",
-    )
-    parser.add_argument(
-        "--include_diverged", action="store_true",
-        help="use runs whose training loss became non-finite (refused by default)",
-    )
+    add_combining_flags(
+        parser, "number of presentations per run to consider (the first ones), and the count "
+        "given to an example never classified correctly in a run")
     parser.add_argument(
         "--output_dir_MLI", type=str, default=None, metavar="DIR",
         help="also write DIR/<output_name>_MLI.pkl, the examples ordered by Max Loss "
@@ -139,7 +128,7 @@ def score_run(path, epochs, with_mli):
 @exit_on_usage_error
 def main(argv=None):
     args = parse_args(argv)
-    fname_args = check_run_selection(args.input_fname_args, args.epochs, args.input_dir)
+    check_run_selection(args.input_fname_args, args.epochs, args.input_dir)
     name = args.output_name[:-len(".pkl")] if args.output_name.endswith(".pkl") else args.output_name
     if not os.path.basename(name):
         raise UsageError(f"--output_name {args.output_name!r} has no file name")
@@ -147,11 +136,7 @@ def main(argv=None):
     if args.output_dir_MLI is not None:
         check_output_dir(args.output_dir_MLI, "--output_dir_MLI")
 
-    runs = find_runs(args.input_dir, fname_args, verbose=args.verbose)
-    require_runs(runs, args.input_dir, fname_args)
-    check_one_experiment(runs)
-    refuse_diverged(runs, args.include_diverged)
-    epochs = epochs_of(runs, args.epochs, say=print)
+    runs, epochs = runs_to_combine(args)
     paths = [run.path for run in runs]
 
     with_mli = args.output_dir_MLI is not None

@@ -17,8 +17,8 @@ import os
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import safe_pickle
-from forgetting.files.run_selection import (check_one_experiment, check_run_selection, epochs_of,
-                                            find_runs, refuse_diverged, require_runs, same_value)
+from forgetting.files.run_selection import (add_combining_flags, check_run_selection, find_runs,
+                                            require_runs, runs_to_combine, same_value)
 from forgetting.files.outdir import check_output_dir, make_output_dir
 from forgetting.analysis import figures
 from forgetting.analysis.results import add_selection_flags, check_selection, collect, read_results
@@ -91,13 +91,7 @@ def add_datamap_flags(parser):
     parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
                         help="name/value pairs 'arg1 val1 arg2 val2 ...' selecting the runs, as in "
                              "order_examples_by_forgetting.py; default: every run")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="presentations per run considered, the first ones (default: the "
-                             "runs' own --epochs from their run records; 200 without one)")
-    parser.add_argument("--verbose", action="store_true",
-                        help="list every stats file passed over, not only how many")
-    parser.add_argument("--include_diverged", action="store_true",
-                        help="use runs whose training loss became non-finite (refused by default)")
+    add_combining_flags(parser, "presentations per run considered, the first ones")
 
 
 def draw_datamap(args):
@@ -105,12 +99,8 @@ def draw_datamap(args):
     from forgetting.scores.over_runs import score_runs
     from forgetting.analysis.datamap import datamap_figure
 
-    pairs = check_selection(args)
-    runs = find_runs(args.input_dir, pairs, verbose=args.verbose, list_included=False)
-    require_runs(runs, args.input_dir, pairs)
-    check_one_experiment(runs)
-    refuse_diverged(runs, args.include_diverged)
-    epochs = epochs_of(runs, args.epochs)
+    check_selection(args)
+    runs, epochs = runs_to_combine(args, list_included=False)
     paths = [run.path for run in runs]
     ids, values = score_runs(paths, ["variability", "confidence", "correctness"], epochs)
     title = f"Data map: {len(ids)} examples, {len(paths)} run(s), first {epochs} presentations"

@@ -14,8 +14,8 @@ import argparse
 import os
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.files.run_selection import (check_one_experiment, check_run_selection, epochs_of,
-                                            find_runs, refuse_diverged, require_runs)
+from forgetting.files.run_selection import (add_combining_flags, check_run_selection,
+                                            runs_to_combine)
 from forgetting.files.outdir import check_output_dir, write_output_pickle
 from forgetting.scores.catalog import SCORES
 from forgetting.scores.over_runs import score_runs
@@ -76,14 +76,8 @@ def parse_args(argv=None):
                                              "needed with --score")
     parser.add_argument("--output_name", help="file name of the sorting file; '.pkl' is appended "
                                               "unless present; needed with --score")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="presentations per run that the stats-based scores consider (the "
-                             "first ones) (default: the runs' own --epochs from their run "
-                             "records, which must agree; 200 for runs without one)")
-    parser.add_argument("--verbose", action="store_true",
-                        help="list every stats file passed over, not only how many")
-    parser.add_argument("--include_diverged", action="store_true",
-                        help="use runs whose training loss became non-finite (refused by default)")
+    add_combining_flags(parser, "presentations per run that the stats-based scores consider "
+                                "(the first ones)")
     parser.add_argument("--weights_epoch", nargs="+", metavar="E|NAME=E",
                         help="el2n/grand: the weights saved after epoch E (--save_weights_at E; "
                              "0 = at initialisation, the paper's choice for grand; the paper "
@@ -185,11 +179,7 @@ def main(argv=None):
     names = [args.score] if args.score else list(dict.fromkeys(args.compare))
     name = check_args(args, names)
     device = model_device(args, names)
-    runs = find_runs(args.input_dir, args.input_fname_args or [], verbose=args.verbose)
-    require_runs(runs, args.input_dir, args.input_fname_args or [])
-    check_one_experiment(runs)
-    refuse_diverged(runs, args.include_diverged)
-    epochs = epochs_of(runs, args.epochs, say=print)
+    runs, epochs = runs_to_combine(args)
     paths = [run.path for run in runs]
     ids, values = score_runs(paths, names, epochs, args.weights_epochs, device,
                              args.data_dir, args.batch_size)

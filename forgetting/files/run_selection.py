@@ -204,6 +204,35 @@ def refuse_diverged(runs, include):
                          "--input_fname_args, or pass --include_diverged to use them as recorded")
 
 
+EPOCHS_DEFAULT_HELP = ("default: the runs' own --epochs from their run records, which must agree; "
+                       "200 for runs without one")
+
+
+def add_combining_flags(parser, epochs_help):
+    """``--epochs`` (``epochs_help`` says what it counts; the default is added),
+    ``--verbose`` and ``--include_diverged``: the flags of every tool that combines runs."""
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"{epochs_help} ({EPOCHS_DEFAULT_HELP})")
+    parser.add_argument("--verbose", action="store_true",
+                        help="list every stats file passed over, not only how many")
+    parser.add_argument("--include_diverged", action="store_true",
+                        help="use runs whose training loss became non-finite (refused by default)")
+
+
+def runs_to_combine(args, say=print, list_included=True):
+    """``(runs, epochs)``: the runs that ``args`` (``--input_dir``, ``--input_fname_args`` and
+    the ``add_combining_flags``) select for one result, after every refusal: none found, mixed
+    experiments, diverged runs, disagreeing epochs. ``say`` gets the selection's lines and
+    which epochs were read."""
+    fname_args = args.input_fname_args or []
+    runs = find_runs(args.input_dir, fname_args, say=say, verbose=args.verbose,
+                     list_included=list_included)
+    require_runs(runs, args.input_dir, fname_args)
+    check_one_experiment(runs)
+    refuse_diverged(runs, args.include_diverged)
+    return runs, epochs_of(runs, args.epochs, say=say)
+
+
 def require_runs(runs, input_dir, fname_args):
     """Refuse an empty selection, in the original's words."""
     if not runs:
