@@ -146,7 +146,7 @@ def check_common_flags(args, removal_and_sampling=True):
     for epoch in args.save_weights_at:
         if not 0 <= epoch <= args.epochs:
             raise UsageError(f"--save_weights_at {epoch} is not an epoch of this run; give values "
-                             f"from 0 (before the first step) to --epochs {args.epochs}")
+                             f"from 0 (before the first step) to {args.epochs}, its last epoch")
     if removal_and_sampling:
         check_sampling_flags(args)
     check_output_dir(args.output_dir)

@@ -102,7 +102,7 @@ def test_an_epoch_outside_the_run_is_refused(tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip().splitlines() == [
         "error: --save_weights_at 3 is not an epoch of this run; give values from 0 (before the "
-        "first step) to --epochs 2"]
+        "first step) to 2, its last epoch"]
     assert not (tmp_path / "out").exists()
 
 
