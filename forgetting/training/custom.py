@@ -21,9 +21,10 @@ guarantees. It is not a second implementation: the per-batch recording is the sc
 
 Contract: batches of ``batch_size`` examples (the last may be smaller) that present every
 id of ``train_ids`` once per epoch, in any order (the scripts' uniform order; ``end_epoch``
-refuses an epoch that did not). ``record`` waits for nothing on the device: ids map to
-training positions through a device lookup table built once; the per-example loss is the
-cross-entropy of the outputs unless ``losses`` is given. With ``resume=True`` the run
+refuses an epoch that did not). ``record`` waits for nothing on the device: per batch it
+only copies into the scripts' epoch buffers; once per epoch, ids map to training positions
+through a device lookup table built once and the per-example loss is the cross-entropy of
+the outputs (unless ``losses`` is given). With ``resume=True`` the run
 continues after its last committed epoch: the model, optimizer and the numpy/torch global
 RNGs are put back as they were, so a loop that draws its order from them (a shuffling
 DataLoader made per epoch) continues as if never stopped. SIGINT/SIGTERM inside the ``with``
@@ -95,7 +96,7 @@ class Recorder:
         table = torch.full((int(train_ids.max()) + 1,), -1, dtype=torch.int64)
         table[torch.from_numpy(train_ids)] = torch.arange(len(train_ids))
         self._positions = table.to(self.device)
-        self._batch = 0
+        self._batch, self._own_losses = 0, True
         self._saving = None
         if self.saver.finished():
             self.saver.report_finished()
@@ -106,16 +107,18 @@ class Recorder:
     def record(self, ids, outputs, targets, losses=None):
         """Keep one batch: its example ``ids`` (ints, CPU or device), the model's ``outputs``
         (logits, B x classes) and ``targets``, as computed before the optimiser step;
-        ``losses``: the per-example losses if not the cross-entropy of ``outputs``."""
+        ``losses``: the per-example losses if not the cross-entropy of ``outputs`` (give them
+        for every batch of an epoch or for none)."""
+        if self._batch == 0:
+            self._own_losses = losses is None
+        elif self._own_losses != (losses is None):
+            raise UsageError("record: pass losses= for every batch of an epoch or for none")
+        # The ids are kept as they are, in the positions buffer: end_epoch maps the whole
+        # epoch to positions and forms the cross-entropy at once (a few ops per epoch, not
+        # per batch; the loop pays only the recorder's slice copies).
         ids = torch.as_tensor(ids).to(self.device, non_blocking=True)
-        targets = targets.to(self.device, non_blocking=True)
-        if losses is None:
-            with torch.no_grad():
-                losses = F.cross_entropy(outputs.detach().float(), targets, reduction="none")
-        # ids past the table's end become -1 too: end_epoch refuses them
-        positions = self._positions[ids.clamp(0, len(self._positions) - 1)]
-        positions = torch.where((ids >= 0) & (ids < len(self._positions)), positions, -1)
-        self._recorder.record(self._batch, positions, outputs, targets, losses)
+        self._recorder.record(self._batch, ids, outputs, targets.to(self.device, non_blocking=True),
+                              losses)
         self._batch += 1
 
     def end_epoch(self, test_acc=None):
@@ -126,21 +129,29 @@ class Recorder:
         if self._saving is None:
             raise UsageError(f"the run in {self.paths.resume_state} already finished "
                              f"{self.epochs_done} epochs; start the loop at rec.epochs_done")
-        n_train, batches = self._recorder.n_train, self._batch
+        rec, batches = self._recorder, self._batch
+        n_train = rec.n_train
         self._batch = 0
-        if not batches * self._recorder.batch_size >= n_train > (batches - 1) * self._recorder.batch_size:
+        if not batches * rec.batch_size >= n_train > (batches - 1) * rec.batch_size:
             raise UsageError(f"epoch {self.epochs_done + 1} recorded {batches} batches; "
-                             f"{n_train} examples in batches of {self._recorder.batch_size} "
-                             "make " + str(-(-n_train // self._recorder.batch_size)))
-        # one host copy per epoch: every position exactly once
-        seen = np.bincount(self._recorder.positions[:n_train].cpu().numpy() + 1,
-                           minlength=n_train + 1)
+                             f"{n_train} examples in batches of {rec.batch_size} make "
+                             f"{-(-n_train // rec.batch_size)}")
+        ids = rec.positions[:n_train]
+        inside = (ids >= 0) & (ids < len(self._positions))
+        positions = torch.where(inside, self._positions[ids.clamp(0, len(self._positions) - 1)], -1)
+        # one host copy per epoch: every training position exactly once
+        seen = np.bincount(positions.cpu().numpy() + 1, minlength=n_train + 1)
         if seen[0] or not (seen[1:] == 1).all():
             raise UsageError(f"epoch {self.epochs_done + 1} did not present every training "
                              "example exactly once (ids missing, repeated or not in train_ids)")
+        rec.positions[:n_train] = positions
+        if self._own_losses:   # row by row, the same numbers as batch by batch
+            rec.loss[:n_train] = F.cross_entropy(rec.outputs[:n_train], rec.targets[:n_train],
+                                                 reduction="none")
+        rec.begin_epoch(n_train)   # the statistics are formed again from the buffers
         epoch = self.epochs_done
         self.saver.start_weight_copy(epoch)
-        self.saver.commit(epoch, self._recorder.to_host(0.0 if test_acc is None else test_acc))
+        self.saver.commit(epoch, rec.to_host(0.0 if test_acc is None else test_acc))
         self.epochs_done = epoch + 1
 
     def close(self):

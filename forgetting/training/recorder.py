@@ -86,14 +86,16 @@ class EpochRecorder:
 
     def record(self, batch_index, positions, outputs, targets, losses):
         """Keep batch ``batch_index``'s outputs, targets and per-example losses, and the
-        training ``positions`` (device int64) they belong to."""
+        training ``positions`` (device int64) they belong to. ``losses`` None: the caller fills
+        ``self.loss`` for the epoch before ``to_host`` (forgetting/training/custom.py)."""
         start = batch_index * self.batch_size
         end = start + len(positions)
         if self.outputs is None or self.outputs.shape[1] != outputs.shape[1]:
             self.outputs = torch.zeros(self.n_train, outputs.shape[1], dtype=torch.float32,
                                        device=self.device)
         self.outputs[start:end] = outputs.detach()   # copy_ widens bf16 (amp) to float32
-        self.loss[start:end] = losses.detach()
+        if losses is not None:
+            self.loss[start:end] = losses.detach()
         self.targets[start:end] = targets
         self.positions[start:end] = positions
         self._stats = None   # the epoch's statistics are formed again from the buffers
