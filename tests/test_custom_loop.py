@@ -98,3 +98,11 @@ def test_the_example_is_read_by_the_ordering_script(tmp_path):
     got = dict(zip(sorting["indices"].tolist(), sorting["forgetting counts"].tolist()))
     assert got == oracle
     assert sorting["indices"].tolist() == sorted(oracle, key=lambda i: (oracle[i], i))
+    # the other readers of the README's section take it too
+    run_script("score_examples.py", "--score", "forgetting", "--input_dir", tmp_path,
+               "--output_dir", tmp_path, "--output_name", "scored", "--epochs", 3,
+               must_succeed=True)
+    assert load_pickle(tmp_path / "scored.pkl")["indices"].tolist() == sorting["indices"].tolist()
+    run_script("plot_figures.py", "histogram", "--sorting_file", tmp_path / "sorted.pkl",
+               "--output", tmp_path / "hist.png", must_succeed=True)
+    assert (tmp_path / "hist.png").stat().st_size > 0
