@@ -6,7 +6,9 @@ each batch is an index gather from the device-resident training set; the per-exa
 statistics are recorded BEFORE the optimiser step; then the test set is evaluated and the
 sampler observes the epoch's losses and correctness (on the device). Durability (resume,
 commit thread, legacy pickle, signals) is the ``RunSaver``'s job (training/saver.py);
-progress within an epoch is ``EpochProgress``'s (training/progress.py).
+progress within an epoch is ``EpochProgress``'s (training/progress.py). A user's own loop
+records through the same ``EpochRecorder`` and ``RunSaver`` with ``forgetting.Recorder``
+(training/custom.py), so its files are these scripts' files.
 
 What it says (``job.say``): the original's ``Training on N examples`` once, then per epoch the
 original's ``Validation Epoch`` line (0-based epoch, mean test loss, test accuracy; users grep
