@@ -58,11 +58,14 @@ class Recorder:
     ``model``/``optimizer``: saved each epoch in the resume state and restored on resume;
     ``config``: the flags that describe the run (JSON values), kept in the run record's
     ``flags`` and checked on resume like a script's result-changing flags; ``n_test``: the
-    test set's size for the record (None: unknown). Holds the run's lock until ``close``.
+    test set's size for the record (None: unknown); ``device``: where the outputs are (default:
+    the model's), which the epoch's buffers share. Holds the run's lock until ``close``.
     """
 
     def __init__(self, output_dir, name, train_ids, epochs, batch_size, model, optimizer,
-                 device="cpu", resume=False, config=None, n_test=None, say=print):
+                 device=None, resume=False, config=None, n_test=None, say=print):
+        if device is None:   # where the outputs will be: the model's device
+            device = next(iter(model.parameters()), torch.zeros(())).device
         self.device = torch.device(device)
         train_ids = np.asarray(train_ids, dtype=np.int64)
         if train_ids.ndim != 1 or len(train_ids) == 0 or train_ids.min() < 0 \
