@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import forgetting
 from forgetting.errors import UsageError
-from helpers import load_pickle, run_script
+from helpers import DEVICES, load_pickle, run_script
 from oracles import oracle_forgetting
 
 IDS = 1000 + 7 * np.random.RandomState(0).permutation(50)   # ids are not positions
@@ -17,11 +17,12 @@ X = torch.randn(50, 5, generator=torch.Generator().manual_seed(1))
 Y = torch.arange(50) % 3
 
 
-def train(out, epochs, stop_after=None, resume=False, kept=None):
+def train(out, epochs, stop_after=None, resume=False, kept=None, device="cpu"):
     """A plain loop over (IDS, X, Y) in batches of 16, order from torch's global RNG; records
     with a Recorder; ``kept``: a list that receives (ids, outputs, targets) per batch."""
     torch.manual_seed(0)
-    model = torch.nn.Linear(5, 3)
+    model = torch.nn.Linear(5, 3).to(device)
+    x, y = X.to(device), Y.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     with forgetting.Recorder(out, "tiny", IDS, epochs, 16, model, optimizer, resume=resume,
                              config={"lr": 0.5}, say=lambda msg: None) as rec:
@@ -30,19 +31,20 @@ def train(out, epochs, stop_after=None, resume=False, kept=None):
             for start in range(0, 50, 16):
                 batch = order[start:start + 16]
                 optimizer.zero_grad()
-                outputs = model(X[batch])
-                rec.record(torch.from_numpy(IDS)[batch], outputs, Y[batch])
+                outputs = model(x[batch.to(device)])
+                rec.record(torch.from_numpy(IDS)[batch], outputs, y[batch.to(device)])
                 if kept is not None:
-                    kept.append((IDS[batch.numpy()], outputs.detach().clone(), Y[batch]))
-                F.cross_entropy(outputs, Y[batch]).backward()
+                    kept.append((IDS[batch.numpy()], outputs.detach().cpu(), Y[batch]))
+                F.cross_entropy(outputs, y[batch.to(device)]).backward()
                 optimizer.step()
             rec.end_epoch(test_acc=10.0 * epoch)
     return load_pickle(out / "tiny__stats_dict.pkl")
 
 
-def test_statistics_are_the_plain_per_example_ones(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_statistics_are_the_plain_per_example_ones(tmp_path, device):
     kept = []
-    stats = train(tmp_path, 3, kept=kept)
+    stats = train(tmp_path, 3, kept=kept, device=device)
     expected = {int(i): ([], [], []) for i in IDS}
     for ids, outputs, targets in kept:   # the plain loop, one example at a time
         for i, out, y in zip(ids, outputs, targets):
