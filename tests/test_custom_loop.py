@@ -108,3 +108,16 @@ def test_the_example_is_read_by_the_ordering_script(tmp_path):
     run_script("plot_figures.py", "histogram", "--sorting_file", tmp_path / "sorted.pkl",
                "--output", tmp_path / "hist.png", must_succeed=True)
     assert (tmp_path / "hist.png").stat().st_size > 0
+
+
+def test_resuming_with_another_config_is_refused_and_changes_nothing(tmp_path):
+    train(tmp_path, 2)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    model = torch.nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(UsageError, match="lr is 0.1 but the run in .* used 0.5"):
+        forgetting.Recorder(tmp_path, "tiny", IDS, 3, 16, model, optimizer, resume=True,
+                            config={"lr": 0.1}, say=lambda msg: None)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    # the refused Recorder let go of the run's lock: the right config continues it
+    assert train(tmp_path, 3, resume=True).keys() == train(tmp_path / "whole", 3).keys()
