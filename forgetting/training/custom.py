@@ -78,21 +78,26 @@ class Recorder:
         flags.update(epochs=int(epochs), batch_size=int(batch_size))
         record = new_record(SCRIPT, name, argparse.Namespace(**flags), 0)
         record["n_test"] = None if n_test is None else int(n_test)
-        paths = RunPaths.for_run(output_dir, name)
+        self.paths = RunPaths.for_run(output_dir, name)
         self._lock = hold_run_lock(output_dir, name)   # before any file of the run is written
+        self._saving = None
         try:
-            make_room(paths, output_dir, name, resume, say)
-            self.job = TrainingJob(
-                model=model, optimizer=optimizer, loss_fn=None, prepare_train=None,
-                prepare_test=None, train_x=None, train_y=None, test_x=None, test_y=None,
-                train_ids=train_ids, batch_size=int(batch_size), epochs=int(epochs),
-                device=self.device, paths=paths, config={"batch_size": int(batch_size)},
-                resume=resume, say=say, record=record)
-            self.saver = RunSaver(self.job)   # resumes: model, optimizer, RNGs put back
+            self._start(output_dir, name, train_ids, epochs, batch_size, model, optimizer,
+                        resume, record, say)
         except BaseException:
             self._lock.release()
             raise
-        self.paths = paths
+
+    def _start(self, output_dir, name, train_ids, epochs, batch_size, model, optimizer, resume, record, say):
+        """Under the lock: set an earlier run aside or resume it, then the epoch buffers."""
+        make_room(self.paths, output_dir, name, resume, say)
+        self.job = TrainingJob(
+            model=model, optimizer=optimizer, loss_fn=None, prepare_train=None,
+            prepare_test=None, train_x=None, train_y=None, test_x=None, test_y=None,
+            train_ids=train_ids, batch_size=int(batch_size), epochs=int(epochs),
+            device=self.device, paths=self.paths, config={"batch_size": int(batch_size)},
+            resume=resume, say=say, record=record)
+        self.saver = RunSaver(self.job)   # resumes: model, optimizer, RNGs put back
         self.epochs_done = self.saver.epochs_done
         self._recorder = EpochRecorder(len(train_ids), int(batch_size), self.device)
         # example id -> training position; -1 for ids not in the training set
@@ -100,7 +105,6 @@ class Recorder:
         table[torch.from_numpy(train_ids)] = torch.arange(len(train_ids))
         self._positions = table.to(self.device)
         self._batch, self._own_losses = 0, True
-        self._saving = None
         if self.saver.finished():
             self.saver.report_finished()
         else:
