@@ -88,7 +88,8 @@ class Recorder:
             self._lock.release()
             raise
 
-    def _start(self, output_dir, name, train_ids, epochs, batch_size, model, optimizer, resume, record, say):
+    def _start(self, output_dir, name, train_ids, epochs, batch_size, model, optimizer, resume,
+               record, say):
         """Under the lock: set an earlier run aside or resume it, then the epoch buffers."""
         make_room(self.paths, output_dir, name, resume, say)
         self.job = TrainingJob(
