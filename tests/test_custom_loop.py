@@ -1,6 +1,11 @@
 """forgetting.Recorder: a user's own loop writes the training scripts' run files
 (forgetting/training/custom.py); examples/custom_loop.py is read by the ordering script."""
 import json
+import os
+import re
+import signal
+import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -9,7 +14,7 @@ import torch.nn.functional as F
 
 import forgetting
 from forgetting.errors import UsageError
-from helpers import DEVICES, load_pickle, run_script
+from helpers import DEVICES, PYTHON, REPO, cli_env, load_pickle, run_script
 from oracles import oracle_forgetting
 
 IDS = 1000 + 7 * np.random.RandomState(0).permutation(50)   # ids are not positions
@@ -121,3 +126,23 @@ def test_resuming_with_another_config_is_refused_and_changes_nothing(tmp_path):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     # the refused Recorder let go of the run's lock: the right config continues it
     assert train(tmp_path, 3, resume=True).keys() == train(tmp_path / "whole", 3).keys()
+
+
+@pytest.mark.slow
+def test_the_example_killed_and_resumed_writes_what_an_unbroken_run_does(tmp_path):
+    run_script("examples/custom_loop.py", "--output_dir", tmp_path / "whole", must_succeed=True)
+    broken = tmp_path / "broken"
+    child = subprocess.Popen([PYTHON, os.path.join(REPO, "examples/custom_loop.py"),
+                              "--output_dir", broken], env=cli_env(), cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = broken / "custom_mlp__resume_state.pt"
+    deadline = time.monotonic() + 60
+    while not state.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(child.pid, signal.SIGKILL)   # after epoch 1's commit point, epochs 2-3 to go
+    assert child.wait() == -signal.SIGKILL
+    result = run_script("examples/custom_loop.py", "--output_dir", broken, "--resume",
+                        must_succeed=True)
+    assert re.search(r"^resuming after epoch [12] of 3$", result.stdout, re.M), result.stdout
+    assert (broken / "custom_mlp__stats_dict.pkl").read_bytes() == \
+        (tmp_path / "whole" / "custom_mlp__stats_dict.pkl").read_bytes()
