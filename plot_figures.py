@@ -17,7 +17,8 @@ import os
 
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import safe_pickle
-from forgetting.files.run_selection import (add_combining_flags, check_run_selection, find_runs,
+from forgetting.files.run_selection import (add_combining_flags, add_runs_flags,
+                                            add_verbose_flag, check_run_selection, find_runs,
                                             require_runs, runs_to_combine, same_value)
 from forgetting.files.outdir import check_output_dir, make_output_dir
 from forgetting.analysis import figures
@@ -86,11 +87,7 @@ def add_window_flags(parser):
 
 
 def add_datamap_flags(parser):
-    parser.add_argument("--input_dir", required=True,
-                        help="directory searched recursively for the runs' *stats_dict.pkl files")
-    parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
-                        help="name/value pairs 'arg1 val1 arg2 val2 ...' selecting the runs, as in "
-                             "order_examples_by_forgetting.py; default: every run")
+    add_runs_flags(parser, "directory searched recursively for the runs' *stats_dict.pkl files")
     add_combining_flags(parser, "presentations per run considered, the first ones")
 
 
@@ -108,13 +105,8 @@ def draw_datamap(args):
 
 
 def add_continual_flags(parser):
-    parser.add_argument("--input_dir", required=True,
-                        help="directory searched recursively for run_continual.py's runs")
-    parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
-                        help="name/value pairs 'arg1 val1 arg2 val2 ...' selecting the runs, as in "
-                             "order_examples_by_forgetting.py; default: every run")
-    parser.add_argument("--verbose", action="store_true",
-                        help="list every stats file passed over, not only how many")
+    add_runs_flags(parser, "directory searched recursively for run_continual.py's runs")
+    add_verbose_flag(parser)
 
 
 def draw_continual(args):

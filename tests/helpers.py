@@ -88,6 +88,15 @@ def start(args, script="run_mnist.py"):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def stop_all(procs):
+    """Kill and reap every process of ``procs`` still running (a fixture's cleanup, so no run
+    outlives the test that started it)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def finish(proc):
     """(exit code, stdout, stderr) of a ``start``ed process once it ends."""
     out, err = proc.communicate(timeout=TIMEOUT)

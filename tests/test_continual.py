@@ -22,7 +22,7 @@ from forgetting.files.stats_log import open_stats_log
 from forgetting.analysis.continual import ContinualRun, forgetting_table
 from forgetting.training.continual import read_task_table
 from helpers import (MNIST_5K, assert_one_line_error, assert_same_files, call_main, dump_pickle,
-                     finish, load_pickle, log_records, run_script, start, wait_for)
+                     finish, load_pickle, log_records, run_script, start, stop_all, wait_for)
 
 TASK_SIZE, PER_TASK, TASKS, SEED = 150, 2, "ABA", 3
 N_TRAIN = 4000   # mnist_5k's training digits
@@ -167,10 +167,7 @@ def runs(tmp_path_factory):
                                                                      "AB"))
         yield base, dirs, report, (ids, counts)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        stop_all(procs)
 
 
 @pytest.mark.slow

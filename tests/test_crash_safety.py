@@ -23,7 +23,8 @@ from forgetting.training import resume_state as resume
 from forgetting.files.stats_log import StatsLog
 from helpers import (MNIST_5K, PYTHON, REPO, assert_one_line_error, assert_same_files, best_acc_of,
                      call_main, cli_env, epochs_in, load_pickle, load_state, log_records,
-                     mnist_fname, prefix_of, process_gone, finish, start, temp_files, wait_for)
+                     mnist_fname, prefix_of, process_gone, finish, start, stop_all, temp_files,
+                     wait_for)
 
 KILL_FLAGS = [*MNIST_5K, "--batch_size", 32, "--seed", 5, "--epochs", 4]
 KILL_NAME = mnist_fname(seed=5)
@@ -76,10 +77,7 @@ def mnist_runs(tmp_path_factory):
         report["reference"] = finish(reference)
         yield dirs, report
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        stop_all(procs)
 
 
 @pytest.mark.slow

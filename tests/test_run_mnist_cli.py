@@ -16,7 +16,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from helpers import REPO, TIMEOUT, example_keys, load_pickle, mnist_fname, write_small_mnist
+from helpers import (REPO, TIMEOUT, example_keys, load_pickle, mnist_fname, stop_all,
+                     write_small_mnist)
 
 pytestmark = pytest.mark.slow  # run_mnist.py subprocesses
 
@@ -139,10 +140,7 @@ def work(tmp_path_factory):
     runs.start("random", five_k + ["--epochs", 1, "--seed", 7, "--keep_lowest_n", -1, "--remove_n", 500,
                                    "--output_dir", d["random_out"]])
     yield runs, d
-    for proc in runs.procs.values():
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    stop_all(runs.procs.values())
 
 
 # ----------------------------------------------------------------------------- torchvision MNIST

@@ -12,7 +12,7 @@ import run_mnist
 from cifar_fixtures import call_run_cifar
 from helpers import (CIFAR_FNAME, CIFAR_RUN, MNIST_5K, REPO, assert_one_line_error,
                      assert_same_files, call_main, finish, log_records, mnist_fname, start,
-                     wait_for)
+                     stop_all, wait_for)
 from forgetting.files.run_selection import find_runs
 from forgetting.analysis.results import read_run
 
@@ -70,10 +70,7 @@ def killed_and_reference(tmp_path_factory):
         results = {key: finish(proc) for key, proc in procs.items()}
         yield dirs, results
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        stop_all(procs.values())
 
 
 @pytest.mark.slow

@@ -33,8 +33,8 @@ from forgetting.files import run_record, stats_log
 from forgetting.files.naming import FNAME_FLAG_TYPES, OPTIONAL_FLAG_TYPES
 from forgetting.files.regular import open_regular
 from forgetting.files.resume_scalars import read_scalars
-from forgetting.files.run_selection import (DEFAULT_EPOCHS, check_run_selection, epochs_of,
-                                            find_runs)
+from forgetting.files.run_selection import (DEFAULT_EPOCHS, add_verbose_flag,
+                                            check_run_selection, epochs_of, find_runs)
 
 RESULT_COLUMNS = ("n_train", "epochs", "epochs_done", "presentations", "final_test_acc",
                   "best_test_acc", "best_train_acc", "finished", "problem", "path")
@@ -65,27 +65,36 @@ def _number(value, kind):
     return value
 
 
+# What a row says of a run killed after a commit, before its stats pickle caught up.
+_PICKLE_TRAILS = ("its stats pickle holds fewer epochs than were trained (the run was killed); "
+                  "rerun it with --resume to complete the file")
+
+
+def _unread_row():
+    """The result columns before anything of the run is read."""
+    return {"n_train": None, "epochs": None, "epochs_done": None, "presentations": None,
+            "final_test_acc": np.nan, "best_test_acc": np.nan, "best_train_acc": np.nan}
+
+
 def _from_record(record, epochs):
     """The result columns of a run with a record, and its problem or None."""
-    row = {key: record.get(key) for key in ("n_train", "epochs", "epochs_done", "presentations",
-                                             "final_test_acc", "best_test_acc", "best_train_acc")}
+    row = {key: record.get(key) for key in _unread_row()}
+    wanted = epochs or record["epochs"]
     problem = None
     if record.get("diverged_at_epoch") is not None:
         problem = (f"diverged: the training loss is not finite from epoch "
                    f"{record['diverged_at_epoch']} on")
-    elif record["epochs_done"] != (epochs or record["epochs"]):
-        problem = f"{record['epochs_done']} of {epochs or record['epochs']} epochs done"
+    elif record["epochs_done"] != wanted:
+        problem = f"{record['epochs_done']} of {wanted} epochs done"
     elif not record["finished"] or record["stats_pickle_epochs"] != record["epochs_done"]:
-        problem = ("its stats pickle holds fewer epochs than were trained (the run was "
-                   "killed); rerun it with --resume to complete the file")
+        problem = _PICKLE_TRAILS
     return row, problem
 
 
 def _from_run_files(paths, epochs):
     """The result columns of a run without a record, from its resume state and stats log, and
     its problems (a list)."""
-    row = {"n_train": None, "epochs": None, "epochs_done": None, "presentations": None,
-           "final_test_acc": np.nan, "best_test_acc": np.nan, "best_train_acc": np.nan}
+    row = _unread_row()
     problems, state = [], {}
     try:
         state = read_scalars(paths.resume_state)
@@ -116,8 +125,7 @@ def _from_run_files(paths, epochs):
     if not problems and row["epochs_done"] != epochs:
         problems.append(f"{row['epochs_done']} of {epochs} epochs done")
     if not problems and state.get("legacy_epochs") != row["epochs_done"]:
-        problems.append("its stats pickle holds fewer epochs than were trained (the run was "
-                        "killed); rerun it with --resume to complete the file")
+        problems.append(_PICKLE_TRAILS)
     return row, problems
 
 
@@ -166,8 +174,7 @@ def read_run(run, epochs=None, verify=False):
         problems = _damage(run) if verify else []
         problems += [problem] if problem else []
     elif run.paths is None:
-        row = {"n_train": None, "epochs": None, "epochs_done": None, "presentations": None,
-               "final_test_acc": np.nan, "best_test_acc": np.nan, "best_train_acc": np.nan}
+        row = _unread_row()
         problems = [] if flags else ["not a run's file name"]
         problems.append("its name does not end in __stats_dict.pkl, so its run files are "
                         "unknown")
@@ -271,8 +278,7 @@ def add_selection_flags(parser):
                         help="a run is finished when it has done exactly this many epochs "
                              "(default: the runs' own --epochs from their run records, which "
                              "must agree; 200 for runs without one)")
-    parser.add_argument("--verbose", action="store_true",
-                        help="list every stats file passed over, not only how many")
+    add_verbose_flag(parser)
 
 
 def check_selection(args):

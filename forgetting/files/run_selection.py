@@ -113,7 +113,7 @@ def find_runs(input_dir, fname_args, say=print, verbose=False, list_included=Tru
 
     Says ``including file: NAME`` per run (with ``list_included``), one line for the files
     passed over (each of them with ``verbose``), and a note for a run found twice."""
-    runs, seen, skipped = [], {}, []
+    runs, seen, skipped = [], {}, 0
     for directory, subdirs, files in os.walk(input_dir):
         subdirs.sort()
         for name in sorted(files):
@@ -124,7 +124,7 @@ def find_runs(input_dir, fname_args, say=print, verbose=False, list_included=Tru
                 require_regular_file(path)  # a FIFO would block its reader: refuse it now
             run = read_found_run(path)
             if not matches(run, fname_args):
-                skipped.append(name)
+                skipped += 1
                 if verbose:
                     say(f"skipping file: {name}")
                 continue
@@ -137,7 +137,7 @@ def find_runs(input_dir, fname_args, say=print, verbose=False, list_included=Tru
             runs.append(run)
     if skipped and runs and not verbose:  # none at all: the caller's refusal says so
         pairs = " ".join(fname_args)
-        say(f"skipping {len(skipped)} stats file(s) that do not match --input_fname_args "
+        say(f"skipping {skipped} stats file(s) that do not match --input_fname_args "
             f"{pairs} (--verbose lists them)")
     return runs
 
@@ -208,13 +208,27 @@ EPOCHS_DEFAULT_HELP = ("default: the runs' own --epochs from their run records, 
                        "200 for runs without one")
 
 
+def add_verbose_flag(parser):
+    """``--verbose``: every tool that finds runs lists the files it passed over with it."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="list every stats file passed over, not only how many")
+
+
+def add_runs_flags(parser, input_dir_help):
+    """``--input_dir`` (required; ``input_dir_help`` says what is searched for) and
+    ``--input_fname_args``, as the figures that read runs take them."""
+    parser.add_argument("--input_dir", required=True, help=input_dir_help)
+    parser.add_argument("--input_fname_args", nargs="+", metavar="ARG_OR_VALUE",
+                        help="name/value pairs 'arg1 val1 arg2 val2 ...' selecting the runs, as in "
+                             "order_examples_by_forgetting.py; default: every run")
+
+
 def add_combining_flags(parser, epochs_help):
     """``--epochs`` (``epochs_help`` says what it counts; the default is added),
     ``--verbose`` and ``--include_diverged``: the flags of every tool that combines runs."""
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"{epochs_help} ({EPOCHS_DEFAULT_HELP})")
-    parser.add_argument("--verbose", action="store_true",
-                        help="list every stats file passed over, not only how many")
+    add_verbose_flag(parser)
     parser.add_argument("--include_diverged", action="store_true",
                         help="use runs whose training loss became non-finite (refused by default)")
 

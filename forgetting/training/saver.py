@@ -34,8 +34,7 @@ import numpy as np
 import torch
 
 from forgetting.errors import UsageError
-from forgetting.files import atomic, run_record
-from forgetting.files import stats_log
+from forgetting.files import atomic, run_record, stats_log
 from forgetting.files.stats_log import SampledStatsLog, StatsLog, open_stats_log
 from forgetting.files.stats_pickle import best_acc_text, write_stats_pickle
 from forgetting.files.weights import write_weights
