@@ -1,9 +1,10 @@
-"""The networks: MnistNet for run_mnist.py; the original's ResNets and WideResNet for run_cifar.py.
+"""The networks: MnistNet for run_mnist.py; MLP for vectors (models/mlp.py); the original's ResNets and WideResNet for run_cifar.py.
 
 ``build_cifar_model(name, num_classes)`` is what run_cifar.py's ``--model`` maps to.
 """
 from torch import nn
 
+from .mlp import MLP
 from .mnist_net import MnistNet
 from .resnet import ResNet18, ResNet34, ResNet50, ResNet101, ResNet152
 from .wide_resnet import WideResNet, WideResNet28_10
@@ -20,7 +21,7 @@ CIFAR_MODELS = {
 
 
 # A saved weights file's 'model' -> constructor taking its 'model_options' as keywords.
-MODELS = {"mnist_net": MnistNet, **CIFAR_MODELS}
+MODELS = {"mnist_net": MnistNet, "mlp": MLP, **CIFAR_MODELS}
 
 
 def build_model(name: str, options: dict) -> nn.Module:
@@ -40,5 +41,5 @@ def build_cifar_model(name: str, num_classes: int) -> nn.Module:
     return constructor(num_classes)
 
 
-__all__ = ["MnistNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "WideResNet",
+__all__ = ["MLP", "MnistNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "WideResNet",
            "WideResNet28_10", "CIFAR_MODELS", "MODELS", "build_cifar_model", "build_model"]

@@ -248,3 +248,15 @@ def test_an_original_wide_resnet_state_dict_loads_strictly_and_computes_the_same
     x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         torch.testing.assert_close(ours.eval()(x), original.eval()(x), rtol=1e-5, atol=1e-5)
+
+
+def test_mlp_flattens_its_input_and_gives_logits_or_log_probabilities():
+    from models import MLP, build_model
+
+    torch.manual_seed(0)
+    net = MLP(in_features=28 * 28, num_classes=10, hidden=(32, 16))
+    out = net(torch.randn(3, 1, 28, 28))
+    assert out.shape == (3, 10)
+    assert [m.out_features for m in net.hidden] == [32, 16]
+    log_net = build_model("mlp", {"in_features": 30, "num_classes": 2, "log_probabilities": True})
+    torch.testing.assert_close(log_net(torch.randn(5, 30)).exp().sum(dim=1), torch.ones(5))
