@@ -1,4 +1,5 @@
-"""The networks: MnistNet for run_mnist.py; MLP for vectors (models/mlp.py); the original's ResNets and WideResNet for run_cifar.py.
+"""The networks: MnistNet and MLP for run_mnist.py (MLP also for vectors, models/mlp.py); the
+original's ResNets and WideResNet, and the paper's small CNN, for run_cifar.py.
 
 ``build_cifar_model(name, num_classes)`` is what run_cifar.py's ``--model`` maps to.
 """
@@ -7,6 +8,7 @@ from torch import nn
 from .mlp import MLP
 from .mnist_net import MnistNet
 from .resnet import ResNet18, ResNet34, ResNet50, ResNet101, ResNet152
+from .small_cnn import SmallCNN
 from .wide_resnet import WideResNet, WideResNet28_10
 
 # --model name -> constructor taking num_classes.
@@ -17,6 +19,7 @@ CIFAR_MODELS = {
     "resnet101": ResNet101,
     "resnet152": ResNet152,
     "wideresnet": WideResNet28_10,
+    "small_cnn": SmallCNN,
 }
 
 
@@ -41,5 +44,6 @@ def build_cifar_model(name: str, num_classes: int) -> nn.Module:
     return constructor(num_classes)
 
 
-__all__ = ["MLP", "MnistNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "WideResNet",
-           "WideResNet28_10", "CIFAR_MODELS", "MODELS", "build_cifar_model", "build_model"]
+__all__ = ["MLP", "MnistNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "SmallCNN",
+           "WideResNet", "WideResNet28_10", "CIFAR_MODELS", "MODELS", "build_cifar_model",
+           "build_model"]

@@ -91,11 +91,36 @@ def test_small_wide_resnet_uses_dropout_only_in_training():
 
 
 def test_build_cifar_model():
-    assert list(CIFAR_MODELS) == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wideresnet"]
+    assert list(CIFAR_MODELS) == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wideresnet",
+                                 "small_cnn"]
     model = build_cifar_model("resnet18", 100)
     assert model.linear.out_features == 100
-    with pytest.raises(KeyError, match="resnet101, resnet152, resnet18, resnet34, resnet50, wideresnet"):
+    with pytest.raises(KeyError, match="resnet50, small_cnn, wideresnet"):
         build_cifar_model("vgg", 10)
+
+
+@pytest.mark.parametrize("num_classes", [10, 100])
+def test_small_cnn_shapes_and_parameter_count(num_classes):
+    """Two 5x5 convolutions (32, 64 channels, batch-norm, 2x2 max-pool) then 512 and
+    num_classes units (docs/training.md#models): shapes and counts from that description."""
+    from models import SmallCNN
+
+    model = build_cifar_model("small_cnn", num_classes)
+    assert isinstance(model, SmallCNN)
+    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    assert shapes == {"conv1.weight": (32, 3, 5, 5), "conv1.bias": (32,), "bn1.weight": (32,),
+                      "bn1.bias": (32,), "conv2.weight": (64, 32, 5, 5), "conv2.bias": (64,),
+                      "bn2.weight": (64,), "bn2.bias": (64,), "fc1.weight": (512, 64 * 5 * 5),
+                      "fc1.bias": (512,), "fc2.weight": (num_classes, 512), "fc2.bias": (num_classes,)}
+    convs = (3 * 25 + 1) * 32 + 2 * 32 + (32 * 25 + 1) * 64 + 2 * 64
+    assert sum(p.numel() for p in model.parameters()) == convs + 1601 * 512 + 513 * num_classes
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert model(x).shape == (4, num_classes)
+    model.eval()
+    with torch.no_grad():  # logits: no softmax at the end, and no dropout (eval is deterministic)
+        out = model(x)
+        assert not torch.allclose(out.exp().sum(dim=1), torch.ones(4))
+        assert torch.equal(out, model(x))
 
 
 def test_run_cifar_help_names_every_model(capsys):
