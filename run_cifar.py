@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Train ResNet18 or WideResNet on CIFAR-10/100 while recording every example's loss,
-correctness and margin at every presentation.
+"""Train ResNet18, WideResNet or the paper's small CNN on CIFAR-10/100 while recording every
+example's loss, correctness and margin at every presentation.
 
 Writes ``<save_fname>__stats_dict.pkl`` and ``<save_fname>__best_acc.txt`` in --output_dir,
 the best model to ``<output_dir>/checkpoint/<dataset>/<save_fname>.t7``, and with
@@ -10,18 +10,17 @@ run_cifar.py, see docs/files.md), plus the run's resume files.
 import torch
 import torch.nn.functional as F
 
-from forgetting.cli import (add_common_flags, check_common_flags, pick_device,
-                            seed_everything, set_threads)
+from forgetting.cli import (add_common_flags, add_noise_flags, check_common_flags,
+                            check_noise_flags, pick_device, seed_everything, set_threads)
 from forgetting.data.datasets import CIFAR_DATASETS, load_cifar
-from forgetting.data.noise import add_label_noise, add_pixel_noise, changed_labels_text
+from forgetting.data.noisy_set import noisy_training_set
 from forgetting.data.selection import say_kept_per_class, select_train_ids
 from forgetting.data.transforms import eval_transform, train_transform
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.files import atomic
+from forgetting.files.changed_labels import write_changed_labels
 from forgetting.files.naming import CIFAR_FNAME_FLAGS, RunPaths, check_name_fits, save_fname
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
-from forgetting.files.regular import open_regular
 from forgetting.files.replaced import make_room
 from forgetting.files.run_lock import hold_run_lock
 from forgetting.training.loop import TrainingJob, flag_fields, run_job
@@ -38,8 +37,9 @@ def build_parser():
                         help="torchvision's CIFAR-10 or CIFAR-100 under --data_dir, downloaded when "
                              "missing (default: cifar10); in the file name")
     parser.add_argument("--model", default="resnet18", choices=list(CIFAR_MODELS),
-                        help="the original's networks: " + ", ".join(CIFAR_MODELS) + " (CIFAR "
-                             "ResNets; wideresnet is WRN-28-10, dropout 0.3) (default: resnet18)")
+                        help=", ".join(CIFAR_MODELS) + ": the original's CIFAR ResNets and "
+                             "WideResNet (WRN-28-10, dropout 0.3), and the paper's small CNN (2 "
+                             "conv + 2 fully connected layers) (default: resnet18)")
     parser.add_argument("--batch_size", type=int, default=128,
                         help="training batch size (default: 128)")
     parser.add_argument("--epochs", type=int, default=200, help="epochs to train (default: 200)")
@@ -60,16 +60,7 @@ def build_parser():
                         help="train on the --keep_lowest_n lowest sorted ids minus this many drawn "
                              "at random, plus every id after them (needs --sorting_file) "
                              "(default: 0); in the file name")
-    parser.add_argument("--noise_percent_labels", type=int, default=0,
-                        help="percent of training labels flipped to another class, 0..100 "
-                             "(default: 0); in the file name")
-    parser.add_argument("--noise_percent_pixels", type=int, default=0,
-                        help="percent of each training image's pixels given noise, 0..100 "
-                             "(default: 0); in the file name")
-    # type=float with the int default 0, as the original: the default prints as "0" in the
-    # file name, a given value as "0.5" or "10.0".
-    parser.add_argument("--noise_std_pixels", type=float, default=0,
-                        help="std of the Normal(120, std) pixel noise (default: 0); in the file name")
+    add_noise_flags(parser, "in the file name")
     parser.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS,
                         help="sgd (Nesterov momentum 0.9, weight decay 5e-4, scheduled) or adam "
                              "(lr 0.001) (default: sgd)")
@@ -91,12 +82,7 @@ def parse_args(argv=None):
 
 def check_cifar_flags(args):
     """Refuse the CIFAR-only flags that cannot work, before any data is loaded."""
-    for name in ("noise_percent_labels", "noise_percent_pixels"):
-        value = getattr(args, name)
-        if not 0 <= value <= 100:
-            raise UsageError(f"--{name} is {value}; it must be a percentage in 0..100")
-    if args.noise_std_pixels < 0:
-        raise UsageError(f"--noise_std_pixels is {args.noise_std_pixels}; it must be 0 or more")
+    check_noise_flags(args)
     for name in ("n_holes", "length"):
         if getattr(args, name) < 0:
             raise UsageError(f"--{name} is {getattr(args, name)}; it must be 0 or more")
@@ -119,13 +105,13 @@ def main(argv=None):
     fname = save_fname(args, CIFAR_FNAME_FLAGS)
     check_name_fits(args.output_dir, fname)
     paths = RunPaths.for_run(args.output_dir, fname, checkpoint_subdir=args.dataset)
-    train_x, train_y, changed_labels = noisy_training_set(args, data, train_ids)
+    noisy = noisy_training_set(args, data, train_ids)
     make_output_dir(args.output_dir)  # only now: the noise can still refuse the input
     say = lambda msg: print(msg, flush=True)  # noqa: E731
     with hold_run_lock(args.output_dir, fname):  # before any file of the run is written
         make_room(paths, args.output_dir, fname, args.resume, say)
-        if changed_labels is not None:
-            write_changed_labels(paths.changed_labels, changed_labels)
+        if noisy.changed_labels is not None:
+            write_changed_labels(paths.changed_labels, noisy.changed_labels)
 
         model = build_cifar_model(args.model, data.num_classes).to(device)
         if args.channels_last:
@@ -141,9 +127,10 @@ def main(argv=None):
         described = None
         if args.save_weights_at:  # what score_examples.py needs to rebuild this run's training set
             described = run_description(
-                args.model, {"num_classes": data.num_classes}, args.dataset, train_ids, train_y,
-                label_noise_percent=args.noise_percent_labels,
-                pixel_noise=(args.noise_percent_pixels, args.noise_std_pixels))
+                args.model, {"num_classes": data.num_classes}, args.dataset, train_ids,
+                noisy.train_y, label_noise_percent=args.noise_percent_labels,
+                pixel_noise=(args.noise_percent_pixels, args.noise_std_pixels),
+                pixel_noise_state=noisy.pixel_noise_state)
         job = TrainingJob(
             model=model, optimizer=optimizer,
             loss_fn=lambda outputs, targets: F.cross_entropy(outputs, targets, reduction="none"),
@@ -151,7 +138,7 @@ def main(argv=None):
                                           args.cutout, args.n_holes, args.length, generator,
                                           args.channels_last),
             prepare_test=eval_transform(data.mean, data.std, device, args.channels_last),
-            train_x=train_x.to(device), train_y=train_y.to(device),
+            train_x=noisy.train_x.to(device), train_y=noisy.train_y.to(device),
             test_x=data.test_x.to(device), test_y=data.test_y.to(device),
             # optimizer first: adam ignores --learning_rate (as the original did), so it is only
             # compared for sgd, and a changed optimizer is what the refusal must name
@@ -164,41 +151,6 @@ def main(argv=None):
             **flag_fields(args, "run_cifar.py", fname, paths, device, train_ids,
                           len(data.test_y), say))
         run_job(job)
-
-
-def noisy_training_set(args, data, train_ids):
-    """The selected training images and labels (CPU tensors, training order) after pixel noise
-    and then label noise, and the ``_changed_labels.txt`` text (None without label noise)."""
-    positions = torch.from_numpy(train_ids)
-    train_x, train_y = data.train_x[positions], data.train_y[positions]
-    if args.noise_percent_pixels:
-        print(f"adding Normal(120, {args.noise_std_pixels}) noise to {args.noise_percent_pixels}% of "
-              "the pixels of every training image", flush=True)
-        train_x = add_pixel_noise(train_x, args.noise_percent_pixels, args.noise_std_pixels)
-    changed_labels = None
-    if args.noise_percent_labels:
-        labels, flipped, old, new = add_label_noise(train_y.numpy(), args.noise_percent_labels)
-        print(f"flipping {len(flipped)} labels", flush=True)
-        changed_labels = changed_labels_text(train_ids[flipped], old, new)
-        train_y = torch.from_numpy(labels)
-    return train_x, train_y, changed_labels
-
-
-def write_changed_labels(path, text):
-    """Atomically write ``<fname>_changed_labels.txt``, unless it already holds ``text`` (a
-    resumed run draws the same flips: it leaves the file, and its time stamp, alone)."""
-    atomic.remove_stale_temps(path)
-    try:
-        with open_regular(path) as handle:
-            if handle.read() == text.encode():
-                return
-    except OSError:
-        pass
-    try:
-        atomic.write_text(path, text)
-    except OSError as err:
-        raise UsageError(f"could not write {path} ({err.strerror or err}); free space or fix "
-                         "permissions") from None
 
 
 if __name__ == "__main__":

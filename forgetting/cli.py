@@ -107,6 +107,31 @@ def add_sampling_flags(parser):
                             f"every example, in [0, 1] (default: {defaults['anneal']})")
 
 
+def add_noise_flags(parser, in_name):
+    """--noise_percent_labels, --noise_percent_pixels, --noise_std_pixels (docs/training.md#noise).
+    ``in_name``: how they enter the script's file name, for --help."""
+    parser.add_argument("--noise_percent_labels", type=int, default=0,
+                        help="percent of training labels flipped to another class, 0..100 "
+                             f"(default: 0); {in_name}")
+    parser.add_argument("--noise_percent_pixels", type=int, default=0,
+                        help="percent of each training image's pixels given noise, 0..100 "
+                             f"(default: 0); {in_name}")
+    # type=float with the int default 0, as the original: the default prints as "0" in
+    # run_cifar.py's file name, a given value as "0.5" or "10.0".
+    parser.add_argument("--noise_std_pixels", type=float, default=0,
+                        help=f"std of the Normal(120, std) pixel noise (default: 0); {in_name}")
+
+
+def check_noise_flags(args):
+    """Refuse noise percentages outside 0..100 and a negative (or NaN) std."""
+    for name in ("noise_percent_labels", "noise_percent_pixels"):
+        value = getattr(args, name)
+        if not 0 <= value <= 100:
+            raise UsageError(f"--{name} is {value}; it must be a percentage in 0..100")
+    if not args.noise_std_pixels >= 0:   # also refuses nan
+        raise UsageError(f"--noise_std_pixels is {args.noise_std_pixels}; it must be 0 or more")
+
+
 def check_sampling_flags(args):
     """Refuse an option that the chosen --sampling mode does not use, and values out of range;
     then fill in the mode's defaults."""

@@ -105,6 +105,18 @@ TRAINING_CASES = [
     ("output-is-a-file", ["--output_dir", "{file}"], ["--output_dir", "is a file"]),
     ("output-below-a-file", ["--output_dir", "{file}/sub"], ["--output_dir", "cannot be created"]),
     ("unknown-dataset", ["--dataset", "svhn"], ["--dataset", "invalid choice: 'svhn'"]),
+    # the noise flags, the same in both scripts (forgetting/cli.py check_noise_flags)
+    ("label-noise-above-100", ["--noise_percent_labels", "101"], ["--noise_percent_labels is 101", "0..100"]),
+    ("label-noise-negative", ["--noise_percent_labels", "-1"], ["--noise_percent_labels is -1"]),
+    ("pixel-noise-above-100", ["--noise_percent_pixels", "150"], ["--noise_percent_pixels is 150"]),
+    ("pixel-noise-negative", ["--noise_percent_pixels", "-5"], ["--noise_percent_pixels is -5"]),
+    ("negative-noise-std", ["--noise_std_pixels", "-0.5"], ["--noise_std_pixels is -0.5", "0 or more"]),
+    ("nan-noise-std", ["--noise_std_pixels", "nan"], ["--noise_std_pixels is nan", "0 or more"]),
+]
+MNIST_ONLY_CASES = [
+    ("mlp-without-dropout", ["--model", "mlp", "--no_dropout"],
+     ["--no_dropout removes mnist_net's dropout", "leave out --no_dropout"]),
+    ("unknown-model", ["--model", "lenet"], ["--model", "invalid choice: 'lenet'"]),
 ]
 CIFAR_ONLY_CASES = [
     ("remove_subsample-without-sorting-file", ["--remove_subsample", "5", "--keep_lowest_n", "10"],
@@ -117,11 +129,6 @@ CIFAR_ONLY_CASES = [
     ("keep_lowest_n-beyond-sorting-file",
      ["--sorting_file", "cifar_order", "--remove_subsample", "5", "--keep_lowest_n", "101"],
      ["--keep_lowest_n 101 is larger than the sorting file's 100 ids"]),
-    ("label-noise-above-100", ["--noise_percent_labels", "101"], ["--noise_percent_labels is 101", "0..100"]),
-    ("label-noise-negative", ["--noise_percent_labels", "-1"], ["--noise_percent_labels is -1"]),
-    ("pixel-noise-above-100", ["--noise_percent_pixels", "150"], ["--noise_percent_pixels is 150"]),
-    ("pixel-noise-negative", ["--noise_percent_pixels", "-5"], ["--noise_percent_pixels is -5"]),
-    ("negative-noise-std", ["--noise_std_pixels", "-0.5"], ["--noise_std_pixels is -0.5", "0 or more"]),
     ("unknown-model", ["--model", "vgg16"], ["--model", "invalid choice: 'vgg16'"]),
     ("unknown-optimizer", ["--optimizer", "rmsprop"], ["--optimizer", "invalid choice: 'rmsprop'"]),
 ]
@@ -150,6 +157,13 @@ def test_training_scripts_refuse(script, flags, needles, work, tiny_cifar):
     n = N_MNIST if script == "mnist" else N_CIFAR
     refused(d["root"], marker, training_call(script, d, tiny_cifar, fill(flags, d, script, n)),
             *fill(needles, d, script, n))
+
+
+@pytest.mark.parametrize("flags, needles", [case[1:] for case in MNIST_ONLY_CASES],
+                         ids=[case[0] for case in MNIST_ONLY_CASES])
+def test_run_mnist_refuses(flags, needles, work, tiny_cifar):
+    d, marker = work
+    refused(d["root"], marker, training_call("mnist", d, tiny_cifar, flags), *needles)
 
 
 @pytest.mark.parametrize("flags, needles", [case[1:] for case in CIFAR_ONLY_CASES],
@@ -200,6 +214,9 @@ NOTHING_CREATED_CASES = [
     ("mnist", ["--epochs", "0"], ["--epochs is 0"]),
     ("cifar", ["--epochs", "0"], ["--epochs is 0"]),
     ("cifar", ["--remove_n", "-3"], ["--remove_n is -3"]),
+    ("mnist", ["--noise_percent_labels", "101"], ["--noise_percent_labels is 101"]),
+    ("mnist", ["--noise_std_pixels", "-1"], ["--noise_std_pixels is -1.0"]),
+    ("mnist", ["--model", "mlp", "--no_dropout"], ["--model mlp has none"]),
     ("cifar", ["--noise_percent_labels", "101"], ["--noise_percent_labels is 101"]),
     ("cifar", ["--noise_percent_pixels", "-1"], ["--noise_percent_pixels is -1"]),
     ("cifar", ["--noise_std_pixels", "-0.5"], ["--noise_std_pixels is -0.5"]),

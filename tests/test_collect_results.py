@@ -61,8 +61,9 @@ def test_rows_equal_what_the_stats_pickles_hold(real_runs):
 def test_columns_and_their_types(real_runs):
     frame = collect(real_runs, epochs=2)
     # the flags that change results; sampling's options are no column: no run has one
-    assert list(frame.columns) == [*MNIST_FNAME_FLAGS, "sampling", "batch_size", "lr", "momentum",
-                                   *RESULT_COLUMNS]
+    assert list(frame.columns) == [*MNIST_FNAME_FLAGS, "noise_percent_labels", "noise_percent_pixels",
+                                   "noise_std_pixels", "sampling", "batch_size", "lr", "model",
+                                   "momentum", *RESULT_COLUMNS]
     assert frame["lr"].dtype == np.float64 and frame["sampling"].tolist() == ["uniform"] * 3
     assert frame["dataset"].tolist() == ["mnist_5k"] * 3
     assert frame["no_dropout"].dtype == bool
@@ -116,6 +117,33 @@ def test_file_name_flags_read_back_with_the_scripts_types():
         defaults = module.parse_args(["--output_dir", "x"])
         assert parse_save_fname(save_fname(defaults, flags))[0] == {
             flag: getattr(defaults, flag) for flag in flags}
+
+
+def test_run_mnist_names_its_model_and_noise_only_when_not_default():
+    """--model and the noise flags are appended to run_mnist.py's names when not default
+    (compared by value), before --sampling; the names read back into those flags."""
+    from forgetting.cli import check_sampling_flags
+    from forgetting.files.run_selection import flags_from_name
+
+    def name(*flags):
+        args = run_mnist.parse_args(["--output_dir", "x", "--dataset", "mnist_5k", *flags])
+        check_sampling_flags(args)
+        return save_fname(args, MNIST_FNAME_FLAGS)
+
+    plain = mnist_fname(dataset="mnist_5k")
+    assert name() == plain
+    assert name("--model", "mnist_net", "--noise_percent_labels", "0", "--noise_std_pixels", "0") == plain
+    assert name("--model", "mlp") == plain + "__model_mlp"
+    assert name("--noise_std_pixels", "2", "--noise_percent_labels", "20", "--noise_percent_pixels",
+                "10", "--model", "mlp", "--sampling", "infobatch") == (
+        plain + "__model_mlp__noise_percent_labels_20__noise_percent_pixels_10__noise_std_pixels_2.0"
+                "__sampling_infobatch")
+    flags = flags_from_name(name("--noise_percent_pixels", "5", "--noise_std_pixels", "0.5")
+                            + "__stats_dict.pkl")
+    assert {k: flags[k] for k in ("model", "noise_percent_labels", "noise_percent_pixels",
+                                  "noise_std_pixels", "sampling")} == {
+        "model": "mnist_net", "noise_percent_labels": 0, "noise_percent_pixels": 5,
+        "noise_std_pixels": 0.5, "sampling": "uniform"}
 
 
 def test_flags_appended_after_the_scripts_own_are_kept(tmp_path):

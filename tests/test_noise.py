@@ -173,3 +173,61 @@ def test_pixel_then_label_noise_after_a_removal(run_until_training, cifar10, tmp
     assert [trained[i] for i in file_ids.tolist()] == new.tolist()   # what training uses
     flipped = set(file_ids.tolist())
     assert all(trained[i] == arrays["train_y"][i] for i in ids.tolist() if i not in flipped)
+
+
+# ----------------------------------------------------------------------------- run_mnist.py
+
+@pytest.fixture
+def mnist_job(monkeypatch, tmp_path):
+    """``job(*flags)`` -> the TrainingJob run_mnist.main builds on mnist_5k, untrained."""
+    import run_mnist
+
+    jobs = []
+    monkeypatch.setattr(run_mnist, "run_job", jobs.append)
+
+    def job(*flags):
+        run_mnist.main(["--dataset", "mnist_5k", "--no_cuda", "--threads", "1",
+                        "--output_dir", str(tmp_path / "out"), *map(str, flags)])
+        return jobs.pop()
+
+    return job
+
+
+def test_mnist_pixel_noise_changes_only_training_images(mnist_job):
+    """The CIFAR rule on the uint8 digits: floor(p * 28 * 28 / 100) positions per image, drawn
+    after the selection (none here), then the labels; the test digits stay clean."""
+    from forgetting.data.datasets import load_mnist_5k
+
+    clean = load_mnist_5k()
+    job = mnist_job("--noise_percent_pixels", 10, "--noise_std_pixels", 5)
+    np.random.seed(1)
+    expected = add_pixel_noise(clean.train_x.numpy(), 10, 5.0)
+    assert torch.equal(job.train_x, torch.from_numpy(expected))
+    assert torch.equal(job.train_y, clean.train_y)
+    assert torch.equal(job.test_x, clean.test_x) and torch.equal(job.test_y, clean.test_y)
+    positions, _ = changed_positions(clean.train_x.numpy(), job.train_x.numpy())
+    assert positions.max() == 78 and positions.min() > 0   # 10% of 784; ink at 255 may stay 255
+    assert os.path.basename(job.paths.stats) == (
+        "dataset_mnist_5k__no_dropout_False__seed_1__sorting_file_none__remove_n_0__keep_lowest_n_0"
+        "__noise_percent_pixels_10__noise_std_pixels_5.0__stats_dict.pkl")
+    assert job.record["flags"]["noise_percent_pixels"] == 10
+    assert job.record["flags"]["model"] == "mnist_net"
+
+
+def test_a_saved_mnist_run_is_rebuilt_with_its_noise(mnist_job, tmp_path):
+    """The weights file of a run with pixel and label noise: score_examples.py's el2n/grand
+    rebuild exactly the images and labels the run trained on (the generator state is saved)."""
+    from forgetting.files.weights import write_weights
+    from forgetting.scores.saved_run import DatasetCache, load_scoring_run
+
+    job = mnist_job("--dataset", "permuted_mnist_5k", "--keep_lowest_n", -1, "--remove_n", 1000,
+                    "--noise_percent_pixels", 30, "--noise_std_pixels", 40,
+                    "--noise_percent_labels", 25, "--save_weights_at", 0)
+    path = tmp_path / "w.pt"
+    write_weights(path, 0, {k: v.cpu() for k, v in job.model.state_dict().items()},
+                  job.run_description)
+    run = load_scoring_run(path, torch.device("cpu"), DatasetCache(None))
+    assert (run.ids == job.train_ids).all() and len(run.ids) == 3000
+    assert torch.equal(run.images, job.train_x) and torch.equal(run.labels, job.train_y)
+    assert job.run_description["pixel_noise"] == (30, 40.0)
+    assert job.run_description["label_noise_percent"] == 25

@@ -127,7 +127,8 @@ def work(tmp_path_factory):
     """Start every independent run at once; dependent ones start in their fixtures."""
     base = tmp_path_factory.mktemp("cli")
     d = {name: str(base / name) for name in (
-        "mnist_data", "mnist_out", "forget", "order_out", "sorted_out", "random_out")}
+        "mnist_data", "mnist_out", "forget", "order_out", "sorted_out", "random_out", "noisy_out",
+        "mlp_order")}
     write_small_mnist(d["mnist_data"])
 
     runs = Runs()
@@ -139,6 +140,11 @@ def work(tmp_path_factory):
                                               "--output_dir", d["forget"]])
     runs.start("random", five_k + ["--epochs", 1, "--seed", 7, "--keep_lowest_n", -1, "--remove_n", 500,
                                    "--output_dir", d["random_out"]])
+    runs.start("noisy", five_k + ["--epochs", 1, "--noise_percent_labels", 20, "--save_weights_at", 1,
+                                  "--output_dir", d["noisy_out"]])
+    # in the directory of the mnist_net runs: the ordering selects it by --input_fname_args model mlp
+    runs.start("mlp", five_k + ["--model", "mlp", "--epochs", 1, "--save_weights_at", 1,
+                                "--output_dir", d["forget"]])
     yield runs, d
     stop_all(runs.procs.values())
 
@@ -253,3 +259,72 @@ def test_random_removal_trains_the_seeded_permutation(work):
     assert keys == expected                 # in the drawn (training) order
     assert all(type(k) is int for k in keys)
     assert kept_per_class_line(keys) in runs.ok("random").stdout.splitlines()
+
+
+# ----------------------------------------------------------------------------- noise, --model mlp
+
+NOISY_NAME = fname(no_dropout=False) + "__noise_percent_labels_20"
+MLP_NAME = fname(no_dropout=False) + "__model_mlp"
+
+
+def test_label_noise_flips_the_stated_number_and_names_them(work):
+    """20% of mnist_5k's 4,000 labels: 800 lines in the changed-labels file, whose ids and new
+    labels are what the run trained on (its weights file's train_labels), the rest clean."""
+    from forgetting.data.datasets import load_mnist_5k
+
+    runs, d = work
+    res = runs.ok("noisy")
+    assert "flipping 800 labels" in res.stdout.splitlines()
+    files = set(os.listdir(d["noisy_out"]))
+    assert {NOISY_NAME + "__stats_dict.pkl", NOISY_NAME + "_changed_labels.txt"} <= files
+    rows = np.loadtxt(os.path.join(d["noisy_out"], NOISY_NAME + "_changed_labels.txt"),
+                      dtype=np.int64, ndmin=2)
+    ids, true, new = rows.T
+    assert len(ids) == len(set(ids.tolist())) == 800
+    clean = load_mnist_5k().train_y.numpy()
+    assert (true == clean[ids]).all() and (new != true).all()
+    record = torch_load(os.path.join(d["noisy_out"], NOISY_NAME + "__weights_epoch_1.pt"))
+    trained = clean.copy()
+    trained[ids] = new
+    assert record["train_ids"].tolist() == list(range(4000))
+    assert record["train_labels"].numpy().tolist() == trained.tolist()
+    assert record["label_noise_percent"] == 20 and record["model"] == "mnist_net"
+    stats = load_pickle(os.path.join(d["noisy_out"], NOISY_NAME + "__stats_dict.pkl"))
+    assert example_keys(stats) == list(range(4000))
+    with open(os.path.join(d["noisy_out"], NOISY_NAME + "__run.json")) as handle:
+        flags = json.load(handle)["flags"]
+    assert (flags["noise_percent_labels"], flags["noise_percent_pixels"], flags["model"]) == (20, 0, "mnist_net")
+
+
+def test_the_mlp_trains_and_its_runs_order(work):
+    from forgetting.files.naming import parse_save_fname
+    from models import build_model
+
+    runs, d = work
+    runs.ok("mlp")
+    assert parse_save_fname(MLP_NAME)[1] == "model_mlp"
+    record = torch_load(os.path.join(d["forget"], MLP_NAME + "__weights_epoch_1.pt"))
+    assert record["model"] == "mlp"
+    assert record["model_options"] == {"in_features": 784, "num_classes": 10, "hidden": [100],
+                                       "log_probabilities": True}
+    net = build_model(record["model"], record["model_options"])
+    net.load_state_dict(record["state_dict"])       # the weights file describes the network
+    assert [tuple(p.shape) for p in net.parameters()] == [(100, 784), (100,), (10, 100), (10,)]
+    runs.start("mlp_order", ["--input_dir", d["forget"], "--input_fname_args", "model", "mlp",
+                             "--output_dir", d["mlp_order"], "--output_name", "mlp_sorted"],
+               script=ORDER)
+    lines = runs.ok("mlp_order").stdout.splitlines()
+    assert [line for line in lines if line.startswith("including file: ")] == [
+        f"including file: {MLP_NAME}__stats_dict.pkl"]    # not the mnist_net runs beside it
+    order = load_pickle(os.path.join(d["mlp_order"], "mlp_sorted.pkl"))
+    stats = load_pickle(os.path.join(d["forget"], MLP_NAME + "__stats_dict.pkl"))
+    # one epoch: 1 event for an example never classified correctly, else 0
+    counts = {k: 1 - stats[k][1][0] for k in example_keys(stats)}
+    assert order["indices"].tolist() == sorted(counts, key=lambda k: (counts[k], k))
+    assert f"Number of unforgettable examples: {sum(c == 0 for c in counts.values())}" in lines
+
+
+def torch_load(path):
+    import torch
+
+    return torch.load(path, weights_only=True)

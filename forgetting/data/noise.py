@@ -1,4 +1,5 @@
-"""Label and pixel noise for run_cifar.py (docs/training.md#noise), vectorised over examples.
+"""Label and pixel noise for the training scripts (docs/training.md#noise), vectorised over
+examples.
 
 Both functions draw from numpy's global generator, as the original did, so the run's
 stream of draws is: selection, then pixel noise, then label noise (docs/training.md#noise). Neither
@@ -61,7 +62,7 @@ def changed_labels_text(ids, old, new):
                                                          np.asarray(new).tolist()))
 
 
-def _pixel_noise_numpy(images, percent, std):
+def _pixel_noise_numpy(images, percent, std, rng):
     n, c, h, w = images.shape
     k = int(np.floor(percent * h * w / 100))
     out = images.copy()
@@ -72,11 +73,11 @@ def _pixel_noise_numpy(images, percent, std):
         stop = min(start + PIXEL_NOISE_CHUNK, n)
         m = stop - start
         # k distinct positions per image: the k smallest of H*W uniform keys.
-        keys = np.random.random_sample((m, h * w))
+        keys = rng.random_sample((m, h * w))
         pixels = (np.argpartition(keys, k - 1, axis=1)[:, :k] if k < h * w
                   else np.tile(np.arange(h * w), (m, 1)))
-        channels = np.random.randint(0, c, size=(m, k))
-        noise = np.random.normal(PIXEL_NOISE_MEAN, std, size=(m, k))
+        channels = rng.randint(0, c, size=(m, k))
+        noise = rng.normal(PIXEL_NOISE_MEAN, std, size=(m, k))
         rows = np.arange(start, stop)[:, None]
         cols = channels * (h * w) + pixels           # distinct per image: pixels are distinct
         values = np.trunc(flat[rows, cols].astype(np.float64) + noise)
@@ -84,20 +85,38 @@ def _pixel_noise_numpy(images, percent, std):
     return out
 
 
-def add_pixel_noise(images, percent, std):
+def add_pixel_noise(images, percent, std, rng=None):
     """Noisy copy of uint8 images (N, C, H, W), numpy array or tensor (same kind returned).
 
     Per image: ``floor(percent * H * W / 100)`` distinct pixel positions (the positions of
     the smallest of H*W uniform keys), a channel for each, ``Normal(120, std)`` added and the
     result stored as ``min(255, max(0, int(old + noise)))``. Percent 0 returns an unchanged
-    copy and draws nothing.
+    copy and draws nothing. ``rng``: a ``numpy.random.RandomState`` to draw from instead of
+    numpy's global generator (a saved run's state, to redraw its noise: scores/saved_run.py).
     """
     if isinstance(images, torch.Tensor):
-        noisy = add_pixel_noise(images.cpu().numpy(), percent, std)
+        noisy = add_pixel_noise(images.cpu().numpy(), percent, std, rng)
         return torch.from_numpy(noisy).to(images.device)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"expected uint8 images (N, C, H, W), got {images.dtype} {images.shape}")
     if not percent:
         return images.copy()
-    return _pixel_noise_numpy(images, percent, std)
+    return _pixel_noise_numpy(images, percent, std, np.random if rng is None else rng)
+
+
+def generator_state():
+    """numpy's global generator state now, as plain values (``keys``: uint32 array of 624):
+    taken right before the pixel noise, it lets ``generator_at`` redraw that noise."""
+    _, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    return {"keys": keys.copy(), "pos": int(pos), "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian)}
+
+
+def generator_at(state):
+    """A ``numpy.random.RandomState`` in the state ``generator_state`` returned (``keys`` may
+    be any integer array or tensor): it draws what the global generator drew from there."""
+    rng = np.random.RandomState()
+    rng.set_state(("MT19937", np.asarray(state["keys"]).astype(np.uint32), int(state["pos"]),
+                   int(state["has_gauss"]), float(state["cached_gaussian"])))
+    return rng

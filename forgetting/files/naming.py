@@ -36,6 +36,11 @@ LOCK_SUFFIX = "__lock"                          # held (flock) by the process tr
 SWEEP_LOG_DIR, SWEEP_LOG_SUFFIX = "logs", ".log"
 
 MNIST_FNAME_FLAGS = ("dataset", "no_dropout", "seed", "sorting_file", "remove_n", "keep_lowest_n")
+# run_mnist.py's flags added by this project that enter its file name only when they differ
+# from these defaults (compared by value), appended after MNIST_FNAME_FLAGS in this order
+# (docs/flags.md#file-names): the original's MNIST names stay as they were.
+MNIST_APPENDED_FLAGS = {"model": "mnist_net", "noise_percent_labels": 0, "noise_percent_pixels": 0,
+                        "noise_std_pixels": 0}
 CIFAR_FNAME_FLAGS = (
     "dataset", "data_augmentation", "cutout", "seed", "sorting_file", "remove_n",
     "keep_lowest_n", "remove_subsample", "noise_percent_labels", "noise_percent_pixels",
@@ -73,7 +78,13 @@ SAMPLING_OPTIONS = {
 }
 SAMPLING_DEFAULTS = {"transient_epochs": 1, "drop_percent": 10.0, "readd_percent": 1.0,
                      "prune_ratio": 0.5, "anneal": 0.125}
-# The parsed type of each flag that enters a file name only when set.
+# A script's appended flags, keyed by its file-name flags (what save_fname is given).
+APPENDED_FNAME_FLAGS = {MNIST_FNAME_FLAGS: MNIST_APPENDED_FLAGS}
+# The parsed type of each flag that enters a file name only when set: the appended ones, and
+# --sampling and its options (OPTIONAL_FLAG_TYPES: the results table's typed columns after the
+# file-name flags; the noise flags are file-name flags of run_cifar.py, typed there).
+APPENDED_FLAG_TYPES = {"model": str, "noise_percent_labels": int, "noise_percent_pixels": int,
+                       "noise_std_pixels": float}
 OPTIONAL_FLAG_TYPES = {"sampling": str, "transient_epochs": int, "drop_percent": float,
                        "readd_percent": float, "prune_ratio": float, "anneal": float}
 # The longest name a run writes is its save_fname plus this many characters: the temporary
@@ -81,14 +92,18 @@ OPTIONAL_FLAG_TYPES = {"sampling": str, "transient_epochs": int, "drop_percent":
 LONGEST_NAME_EXTRA = len(".") + len("__resume_stats.bin") + len(".XXXXXXXX.tmp")
 
 
-def optional_fname_flags(args):
-    """The flags (docs/flags.md#file-names) of ``args`` that enter the file name: ``sampling`` and its
-    mode's non-default options when ``--sampling`` is set and not uniform, else none."""
+def optional_fname_flags(args, flags=()):
+    """The flags (docs/flags.md#file-names) of ``args`` that enter the file name only when set:
+    those of the script's appended flags (``APPENDED_FNAME_FLAGS[flags]``, ``flags`` being its
+    file-name flags) that differ from their defaults, then ``sampling`` and its mode's
+    non-default options when ``--sampling`` is set and not uniform."""
+    appended = tuple(name for name, default in APPENDED_FNAME_FLAGS.get(tuple(flags), {}).items()
+                     if getattr(args, name, default) != default)
     mode = getattr(args, "sampling", "uniform")
     if mode == "uniform":
-        return ()
-    return ("sampling",) + tuple(name for name in SAMPLING_OPTIONS[mode]
-                                 if getattr(args, name) != SAMPLING_DEFAULTS[name])
+        return appended
+    return appended + ("sampling",) + tuple(name for name in SAMPLING_OPTIONS[mode]
+                                            if getattr(args, name) != SAMPLING_DEFAULTS[name])
 
 
 def sorting_file_name(sorting_file):
@@ -112,14 +127,15 @@ def is_sampled_run(path):
 
 
 def save_fname(args, flags):
-    """The run's base file name from the parsed ``args`` namespace and the ordered ``flags``
-    (the original's), followed by ``optional_fname_flags(args)``; each value is ``str()`` of
-    the parsed one, but a ``--sorting_file`` path is named by ``sorting_file_name``."""
+    """The run's base file name from the parsed ``args`` namespace and the script's ordered
+    ``flags`` (the original's), followed by ``optional_fname_flags(args, flags)``; each value is
+    ``str()`` of the parsed one, but a ``--sorting_file`` path is named by ``sorting_file_name``."""
     def value(name):
         parsed = getattr(args, name)
         return sorting_file_name(parsed) if name == "sorting_file" else parsed
 
-    return "__".join(f"{name}_{value(name)}" for name in flags + optional_fname_flags(args))
+    flags = tuple(flags)
+    return "__".join(f"{name}_{value(name)}" for name in flags + optional_fname_flags(args, flags))
 
 
 def check_name_fits(output_dir, fname):

@@ -23,7 +23,8 @@ from typing import Optional
 from forgetting.errors import UsageError
 from forgetting.files import run_record
 from forgetting.files.regular import require_regular_file
-from forgetting.files.naming import (FNAME_FLAG_TYPES, OPTIONAL_FLAG_TYPES, STATS_ENDING,
+from forgetting.files.naming import (APPENDED_FLAG_TYPES, FNAME_FLAG_TYPES, MNIST_APPENDED_FLAGS,
+                                     MNIST_FNAME_FLAGS, OPTIONAL_FLAG_TYPES, STATS_ENDING,
                                      RunPaths, parse_save_fname)
 
 # What a run without a record read for --epochs: the training scripts' default.
@@ -59,20 +60,25 @@ class FoundRun:
 
 def flags_from_name(name):
     """The flags a file name gives, typed, plus the defaults of the flags that enter names
-    only when set (``sampling`` and its options); {} for a name no training script made."""
+    only when set (``sampling``; run_mnist.py's ``model`` and noise flags); {} for a name no
+    training script made."""
     try:
         flags, extra = parse_save_fname(name)
     except ValueError:
         return {}
+    defaults = {"sampling": "uniform"}
+    if tuple(flags) == MNIST_FNAME_FLAGS:
+        defaults.update(MNIST_APPENDED_FLAGS)
     for part in filter(None, extra.split("__")):
-        for flag, kind in OPTIONAL_FLAG_TYPES.items():
+        for flag, kind in {**APPENDED_FLAG_TYPES, **OPTIONAL_FLAG_TYPES}.items():
             if part.startswith(flag + "_"):
                 try:
                     flags[flag] = kind(part[len(flag) + 1:])
                 except ValueError:
                     pass
                 break
-    flags.setdefault("sampling", "uniform")
+    for flag, default in defaults.items():
+        flags.setdefault(flag, default)
     return flags
 
 

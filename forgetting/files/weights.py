@@ -6,11 +6,15 @@ and the run's training set without the training script's flags:
 
     {'format': 1, 'epoch': E (epochs trained; 0 = before the first step),
      'state_dict': the model's weights (CPU tensors),
-     'model': 'mnist_net' | 'resnet18' | 'wideresnet', 'model_options': constructor kwargs,
+     'model': 'mnist_net' | 'mlp' | a run_cifar.py --model, 'model_options': constructor kwargs,
      'dataset': the --dataset value, 'permutation': the pixel permutation (permuted_mnist*)
      or None, 'train_ids': int64 example ids in training order, 'train_labels': the labels
      the run trained on (after label noise), 'label_noise_percent': int,
-     'pixel_noise': (percent, std) of --noise_percent_pixels/--noise_std_pixels}
+     'pixel_noise': (percent, std) of --noise_percent_pixels/--noise_std_pixels,
+     'pixel_noise_state': numpy's generator state right before the pixel noise was drawn
+     ({'keys': int64 tensor of 624, 'pos', 'has_gauss', 'cached_gaussian'}; None without
+     pixel noise), from which the noisy images are drawn again (files written before it lack
+     the key)}
 
 torch is imported by the functions, not the module: files/ stays importable without it.
 """
@@ -24,9 +28,18 @@ RUN_KEYS = ("model", "model_options", "dataset", "permutation", "train_ids", "tr
 
 
 def run_description(model, model_options, dataset, train_ids, train_labels, permutation=None,
-                    label_noise_percent=0, pixel_noise=(0, 0)):
-    """The run's part of every weights file (CPU tensors), built once by the training script."""
+                    label_noise_percent=0, pixel_noise=(0, 0), pixel_noise_state=None):
+    """The run's part of every weights file (CPU tensors), built once by the training script.
+    ``pixel_noise_state``: forgetting.data.noise.generator_state() taken before the pixel noise."""
+    import numpy as np
     import torch
+
+    state = None
+    if pixel_noise_state is not None:
+        state = {"keys": torch.from_numpy(np.asarray(pixel_noise_state["keys"], dtype=np.int64)),
+                 "pos": int(pixel_noise_state["pos"]),
+                 "has_gauss": int(pixel_noise_state["has_gauss"]),
+                 "cached_gaussian": float(pixel_noise_state["cached_gaussian"])}
 
     return {
         "model": model, "model_options": dict(model_options), "dataset": dataset,
@@ -35,6 +48,7 @@ def run_description(model, model_options, dataset, train_ids, train_labels, perm
         "train_labels": torch.as_tensor(train_labels, dtype=torch.int64).cpu().clone(),
         "label_noise_percent": int(label_noise_percent),
         "pixel_noise": (int(pixel_noise[0]), float(pixel_noise[1])),
+        "pixel_noise_state": state,
     }
 
 

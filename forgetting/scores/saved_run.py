@@ -4,7 +4,8 @@ model-based path of score_examples.py reaches it.
 
 The training set is the weights file's ``train_ids`` (training order) with the labels the run
 trained on (``train_labels``: label noise included), the images as the dataset loader gives
-them (the saved pixel permutation applied for permuted_mnist*), normalised, no augmentation.
+them (the saved pixel permutation applied for permuted_mnist*) with the run's pixel noise drawn
+again from the saved generator state (``pixel_noise_state``), normalised, no augmentation.
 """
 import dataclasses
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from forgetting.data.datasets import CIFAR_DATASETS, MNIST_DATASETS, load_cifar, load_mnist_family
+from forgetting.data.noise import add_pixel_noise, generator_at
 from forgetting.data.transforms import normaliser
 from forgetting.errors import UsageError
 from forgetting.files.weights import load_weights
@@ -52,12 +54,14 @@ def load_scoring_run(weights_path, device, datasets):
     """The run of ``weights_path`` rebuilt on ``device``; ``datasets``: a ``DatasetCache``."""
     record = load_weights(weights_path)
     percent, std = record["pixel_noise"]
-    if percent:
-        # The noisy images are not in the file (150 MB per CIFAR run) and redrawing them would
-        # mean replaying the run's random stream: refuse rather than score clean images.
+    state = record.get("pixel_noise_state")
+    if percent and state is None:
+        # Written before the files held the generator state: the noisy images cannot be
+        # redrawn, so refuse rather than score clean images.
         raise UsageError(f"{weights_path}: the run trained on pixel-noised images "
-                         f"(--noise_percent_pixels {percent} --noise_std_pixels {std}), which the "
-                         "weights file does not hold; el2n/grand score runs without pixel noise")
+                         f"(--noise_percent_pixels {percent} --noise_std_pixels {std}) and its "
+                         "weights file predates the saved noise state; rerun the training with "
+                         "--save_weights_at to score it")
     model = build_model(record["model"], record["model_options"])
     model.load_state_dict(record["state_dict"])
     data = datasets.get(record["dataset"], record["permutation"])
@@ -65,6 +69,9 @@ def load_scoring_run(weights_path, device, datasets):
     if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= len(data.train_y)):
         raise UsageError(f"{weights_path}: its example ids do not fit {record['dataset']} "
                          f"({len(data.train_y)} training examples); was --data_dir the run's?")
+    images = data.train_x[ids]
+    if percent:  # the same draws as the run's: same generator state, same images, same order
+        images = add_pixel_noise(images, percent, std, generator_at(state))
     return ScoringRun(ids=ids.numpy(), model=model.to(device),
-                      images=data.train_x[ids].to(device), labels=record["train_labels"].to(device),
+                      images=images.to(device), labels=record["train_labels"].to(device),
                       prepare=normaliser(data.mean, data.std, device), dataset=record["dataset"])
