@@ -218,7 +218,7 @@ class RunPaths:
 
     def written_by_training(self):
         """The files the training loop replaces atomically (not changed_labels: written once
-        by run_cifar.py before training)."""
+        by the training script before training)."""
         return [p for p in (self.stats, self.best_acc, self.stats_log, self.resume_state,
                             self.record, self.checkpoint, self.task_table) if p is not None]
 
