@@ -1,6 +1,7 @@
-"""Label and pixel noise of run_cifar.py (docs/training.md#noise): the counts, the draws (the
-original's numpy stream for labels), the clipping, and both applied after a removal by the
-CLI, with the changed-labels file."""
+"""Label and pixel noise of both training scripts (docs/training.md#noise): the counts, the
+draws (the original's numpy stream for labels), the clipping, both applied after a removal by
+run_cifar.py with the changed-labels file, pixel noise on the digits of run_mnist.py, and a
+saved run rebuilt with its noise for el2n/grand."""
 import os
 
 import numpy as np

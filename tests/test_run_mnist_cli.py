@@ -293,7 +293,8 @@ def test_label_noise_flips_the_stated_number_and_names_them(work):
     assert example_keys(stats) == list(range(4000))
     with open(os.path.join(d["noisy_out"], NOISY_NAME + "__run.json")) as handle:
         flags = json.load(handle)["flags"]
-    assert (flags["noise_percent_labels"], flags["noise_percent_pixels"], flags["model"]) == (20, 0, "mnist_net")
+    assert [flags[name] for name in ("noise_percent_labels", "noise_percent_pixels", "model")] == [
+        20, 0, "mnist_net"]
 
 
 def test_the_mlp_trains_and_its_runs_order(work):
