@@ -16,7 +16,7 @@
     python plot_figures.py continual --input_dir continual_results --output fig4_continual.png
 
 ``--output``'s extension picks the format (.png, .pdf, .svg). Every number the paper reports
-is printed as a ``measured: <key> = <value>`` line (docs/analyses.md). A new figure is one entry in
+is printed as a ``measured: <key> = <value>`` line (docs/figures.md). A new figure is one entry in
 SUBCOMMANDS: a help line, a function adding its flags, and one drawing a matplotlib Figure
 from the parsed flags (forgetting/analysis/figures.py draws the existing ones).
 """
@@ -160,7 +160,7 @@ def add_removal_flags(parser):
 
 def draw_removal(args):
     """Figures 5 left / 6; prints each curve's mean accuracy per percent removed and the
-    removable percent (docs/analyses.md#removal)."""
+    removable percent (docs/figures.md#removal)."""
     tables = load_tables(args)
     if len(tables) == 1 and args.labels is None:
         (_, frame), = tables

@@ -1,5 +1,5 @@
 """Statistics of forgetting counts, as plain functions that plot_figures.py prints as
-``measured:`` lines and notebooks can call (definitions: docs/analyses.md).
+``measured:`` lines and notebooks can call (definitions: docs/figures.md).
 
 A sorting file (docs/files.md#sorting-files) gives ``ids`` (easiest first) and the matching
 ``counts`` (forgetting events summed over its runs; an example never learned counts the

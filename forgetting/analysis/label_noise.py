@@ -1,6 +1,6 @@
 """Forgetting under label noise (Figure 3): which examples a run flipped, and how their
 forgetting counts compare with the others' and with their own under clean labels
-(definitions: docs/analyses.md#label-noise).
+(definitions: docs/figures.md#label-noise).
 
 - ``read_changed_labels``: the ``<save_fname>_changed_labels.txt`` of a run with
   ``--noise_percent_labels`` (docs/files.md#changed-labels) as int64 arrays;

@@ -1,6 +1,6 @@
 """The numbers of the removal experiments (Figures 5 and 6), from a results table of
 ``forgetting.analysis.results`` (one row per run): the curves the figures draw and the
-``measured:`` values plot_figures.py prints (definitions: docs/analyses.md#removal).
+``measured:`` values plot_figures.py prints (definitions: docs/figures.md#removal).
 
 - ``finished_runs``: the finished runs of one experiment (a table mixing experiments beyond
   the removal axes is refused);
