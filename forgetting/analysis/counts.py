@@ -97,7 +97,7 @@ def spearman(x, y):
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
         return float("nan")
-    return float(spearmanr(x, y).statistic)
+    return float(spearmanr(x, y)[0])
 
 
 def gallery_ids(ids, counts, labels, k, per_class=False):

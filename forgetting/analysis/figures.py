@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from forgetting.errors import UsageError  # noqa: E402
-from forgetting.files import atomic, safe_pickle  # noqa: E402
+from forgetting.files import atomic  # noqa: E402
 from forgetting.analysis import counts as count_stats  # noqa: E402
 from forgetting.analysis import removal  # noqa: E402
 
