@@ -259,6 +259,9 @@ def draw_gallery(args):
 
     if args.k < 1:
         raise UsageError(f"--k must be at least 1, got {args.k}")
+    if args.per_class and args.dataset == "cifar100":  # before loading 50,000 images
+        raise UsageError(f"--per_class draws one row per class, and cifar100 has 100 (at most "
+                         f"{gallery.MAX_CLASS_ROWS}); leave out --per_class")
     ids, counts = count_stats.load_sorting_counts(args.sorting_file)
     name_of = ((lambda label: images.CIFAR10_CLASSES[label]) if args.dataset == "cifar10"
                else (lambda label: f"label {label}"))
@@ -272,9 +275,6 @@ def draw_gallery(args):
         return gallery.gallery_figure(cells[:len(forgotten)], cells[len(forgotten):], args.k,
                                       name_of, title)
     pixels, labels = images.example_images(args.dataset, ids, args.data_dir, args.seed)
-    if len(np.unique(labels)) > gallery.MAX_CLASS_ROWS:
-        raise UsageError(f"--per_class draws one row per class, and {args.dataset} has "
-                         f"{len(np.unique(labels))}; leave out --per_class")
     forgotten, zero = count_stats.gallery_ids(ids, counts, labels, args.k, per_class=True)
     position = {j: i for i, j in enumerate(ids.tolist())}
     rows = [(label, [(pixels[position[j]], count_of[j]) for j in forgotten[label].tolist()],

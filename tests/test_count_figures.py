@@ -355,6 +355,8 @@ def test_gallery_per_class_draws_one_row_per_digit(digits, tmp_path):
     (["noise", "--sorting_file", "{noisy}", "--changed_labels", "{empty}"], "no flipped example"),
     (["gallery", "--sorting_file", "{noisy}", "--dataset", "svhn"], "--dataset svhn"),
     (["gallery", "--sorting_file", "{noisy}", "--dataset", "mnist_5k", "--k", "0"], "--k"),
+    (["gallery", "--sorting_file", "{noisy}", "--dataset", "cifar100", "--per_class"],
+     "cifar100 has 100"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_file(args, needle, tables, sorting_dir,
                                                   changed_labels, tmp_path, monkeypatch):
