@@ -114,6 +114,10 @@ def _band(ax, x, mean, std, colour, label, style="o-"):
     ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.2, linewidth=0)
 
 
+def _runs(n):
+    return f"{n} run{'s' if n != 1 else ''}"
+
+
 def _seeds(curve):
     return f"{curve.seeds} seed{'s' if curve.seeds != 1 else ''}"
 
@@ -121,7 +125,7 @@ def _seeds(curve):
 def _full_data_line(ax, curves):
     if curves.full is not None:
         ax.axhline(curves.full, color=_FULL, linestyle="--", linewidth=1,
-                   label=f"all {curves.n:,} examples ({curves.full_runs} runs)")
+                   label=f"all {curves.n:,} examples ({_runs(curves.full_runs)})")
 
 
 def removal_figure(tables, error_increase=False):
@@ -208,7 +212,7 @@ def window_figure(frame, remove_n, sorted_counts=None, counts_name=None):
         std = w.random.std(ddof=1) if len(w.random) > 1 else 0.0
         ax.axhline(mean, color=_RANDOM, linewidth=1.5)
         ax.axhspan(mean - std, mean + std, color=_RANDOM, alpha=0.2, linewidth=0,
-                   label=f"random removal of {remove_n:,} ({len(w.random)} runs, ±1 std)")
+                   label=f"random removal of {remove_n:,} ({_runs(len(w.random))}, ±1 std)")
     _full_data_line(ax, w)
     _legend_below(fig, ax)
     return fig
