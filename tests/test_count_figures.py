@@ -329,10 +329,29 @@ def test_gallery_shows_the_chosen_digits_with_label_and_count(digits, tmp_path):
 def test_gallery_per_class_draws_one_row_per_digit(digits, tmp_path):
     rng = np.random.default_rng(2)
     ids = np.arange(4000)
-    sorting = write_sorting_file(tmp_path / "digits.pkl", ids, rng.integers(0, 3, 4000))
-    measured_of(["gallery", "--sorting_file", sorting, "--dataset", "mnist_5k", "--k", 3,
-                 "--per_class", "--output", tmp_path / "g.png"])
-    assert (tmp_path / "g.png").stat().st_size > 1000
+    counts = rng.integers(0, 3, 4000)
+    sorting = write_sorting_file(tmp_path / "digits.pkl", ids, counts)
+    from forgetting.analysis import gallery
+
+    rows = []
+    original = gallery.per_class_gallery_figure
+
+    def keep(found_rows, *args, **kwargs):
+        rows.extend(found_rows)
+        return original(found_rows, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gallery, "per_class_gallery_figure", keep)
+        measured_of(["gallery", "--sorting_file", sorting, "--dataset", "mnist_5k", "--k", 1,
+                     "--per_class", "--output", tmp_path / "g.png"])
+    labels = digits.train_y.numpy()
+    assert [label for label, _, _ in rows] == list(range(10))
+    for label, forgotten, zero in rows:
+        mine = labels == label
+        (top,), (first_zero,) = gallery_oracle(ids[mine].tolist(), counts[mine].tolist(), None, 1)
+        assert np.array_equal(forgotten[0][0], digits.train_x[top, 0].numpy())
+        assert forgotten[0][1] == counts[top] == 2
+        assert np.array_equal(zero[0][0], digits.train_x[first_zero, 0].numpy())
 
 
 # ----------------------------------------------------------------------------- bad input
