@@ -5,13 +5,16 @@
 - ``removal_figure``: Figures 5 left / 6, test accuracy vs the percentage of the training
   set removed, "selected" (``--keep_lowest_n 0`` with a sorting file: the least forgotten
   removed first) against "random" (``--keep_lowest_n -1``), mean over seeds with a +-1 std
-  band, the full training set's accuracy as a reference line;
+  band, the full training set's accuracy as a reference line; or, for several tables (one
+  data set each) or on request, the test error increase over each full training set;
 - ``window_figure``: Figure 5 right, test accuracy vs where a window of ``remove_n``
-  removed examples starts in the sorted order (two starts at least), random removal of as
-  many as a band.
+  removed examples starts in the sorted order, or the window's mean forgetting count (two
+  windows at least), random removal of as many as a band.
 
-The tables are those of ``forgetting.analysis.results`` (one row per run); only finished runs
-are drawn. Input that cannot make the figure is a UsageError naming the fix.
+The noise figure (Fig 3) is in ``noise_figure``, the image gallery in ``gallery``. The tables
+are those of ``forgetting.analysis.results`` (one row per run); only finished runs are drawn
+(``forgetting.analysis.removal`` computes the curves). Input that cannot make the figure is a
+UsageError naming the fix.
 """
 import matplotlib
 
@@ -20,16 +23,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from forgetting.errors import UsageError  # noqa: E402
-from forgetting.files import atomic, safe_pickle  # noqa: E402
-from forgetting.analysis.results import flag_columns  # noqa: E402
+from forgetting.files import atomic  # noqa: E402
+from forgetting.analysis import counts as count_stats  # noqa: E402
+from forgetting.analysis import removal  # noqa: E402
 
 FORMATS = ("png", "pdf", "svg")
-# Flags that a removal figure plots against or averages over; every other flag must have
-# one value, or the table mixes experiments.
-_REMOVAL_AXES = ("seed", "sorting_file", "remove_n", "keep_lowest_n")
-# One colour per sorting file's curve, never random removal's orange.
+# One colour per sorting file's (or data set's) curve, never random removal's orange.
 _SELECTED = ("tab:blue", "tab:green", "tab:purple", "tab:red", "tab:brown", "tab:pink")
 _RANDOM, _FULL = "tab:orange", "0.35"
+# Series in a histogram beyond which side-by-side bars get too thin to read: lines instead.
+_MAX_BAR_SERIES = 2
 
 
 def _axes(title, xlabel, ylabel):
@@ -70,21 +73,28 @@ def histogram_figure(series, max_events=30):
 
     Examples never learned count ``--epochs`` events per run, far right of everything else
     (1,000 for 5 runs of 200 epochs), so the bars stop at ``max_events`` and the last bar
-    holds every example with that many or more.
+    holds every example with that many or more. Up to two series are side-by-side bars; more
+    (the pixel-noise figure: one per noise std) are lines with markers, which stay readable.
     """
     top = max(int(counts.max()) for _, counts in series)
     cap = min(max_events, top)
+    bars = len(series) <= _MAX_BAR_SERIES
     xlabel = "forgetting events (summed over the runs in the sorting file)"
     if cap < top:
-        xlabel += f"; last bar: {cap} or more"
+        xlabel += f"; last {'bar' if bars else 'point'}: {cap} or more"
     fig, ax = _axes("Forgetting events per training example", xlabel, "fraction of examples")
     width = 0.8 / len(series)
     for i, (label, counts) in enumerate(series):
-        fractions = np.bincount(np.minimum(counts, cap), minlength=cap + 1) / len(counts)
-        offset = (i - (len(series) - 1) / 2) * width
-        ax.bar(np.arange(cap + 1) + offset, fractions, width=width,
-               label=f"{label}: {len(counts):,} examples, {100 * fractions[0]:.1f}% "
-                     f"unforgettable ({int((counts == 0).sum()):,})")
+        fractions = count_stats.capped_fractions(counts, cap)
+        text = (f"{label}: {len(counts):,} examples, "
+                f"{count_stats.unforgettable_percent(counts):.1f}% unforgettable "
+                f"({int((counts == 0).sum()):,}), mean {count_stats.mean_count(counts):.2f}")
+        if bars:
+            offset = (i - (len(series) - 1) / 2) * width
+            ax.bar(np.arange(cap + 1) + offset, fractions, width=width, label=text)
+        else:
+            ax.plot(np.arange(cap + 1), fractions, "o-", markersize=3, linewidth=1.2,
+                    color=plt.get_cmap("viridis")(i / (len(series) - 1) * 0.9), label=text)
     ax.set_xlim(-0.6, cap + 0.6)
     ax.xaxis.get_major_locator().set_params(integer=True)
     _legend_below(fig, ax)
@@ -93,132 +103,163 @@ def histogram_figure(series, max_events=30):
 
 def load_counts(path, load):
     """The forgetting counts of the sorting file ``path`` through the restricted ``load``."""
-    content = load(path)
-    if not isinstance(content, dict) or "forgetting counts" not in content:
-        keys = ", ".join(repr(k) for k in content) if isinstance(content, dict) else "no dict"
-        raise UsageError(f"{path} holds no 'forgetting counts' ({keys}); give a sorting file "
-                         "written by order_examples_by_forgetting.py")
-    try:
-        counts = safe_pickle.as_numbers(content["forgetting counts"])
-    except (TypeError, ValueError, OverflowError):
-        counts = None
-    if counts is None or counts.size == 0 or counts.dtype.kind not in "iu" or counts.min() < 0:
-        raise UsageError(f"{path}: its 'forgetting counts' are not non-negative whole numbers; "
-                         "give a sorting file written by order_examples_by_forgetting.py")
-    n_ids = len(content["indices"]) if hasattr(content.get("indices"), "__len__") else None
-    if n_ids is not None and n_ids != counts.size:  # one count per id, or the file is broken
-        raise UsageError(f"{path}: its 'forgetting counts' hold {counts.size} values for {n_ids} "
-                         "ids; re-create it with order_examples_by_forgetting.py")
-    return counts
+    return count_stats.load_sorting_counts(path, load)[1]
 
 
 # Figures 5 and 6 -------------------------------------------------------------------------
 
-def _finished(frame, what):
-    done = frame[frame["finished"]]
-    if done.empty:
-        raise UsageError(f"none of the {len(frame)} runs is finished, so there is no {what} to "
-                         "draw; check the 'problem' column of collect_results.py (and its "
-                         "--epochs)")
-    mixed = [c for c in done.columns
-             if c in flag_columns(done) and c not in _REMOVAL_AXES
-             and done[c].nunique(dropna=False) > 1]
-    if mixed:
-        column = mixed[0]
-        values = ", ".join(str(v) for v in sorted(done[column].astype(str).unique()))
-        raise UsageError(f"the runs mix experiments ({column} takes {values}); pick one with "
-                         f"--input_fname_args {column} VALUE")
-    return done
-
-
-def dataset_size(frame):
-    """The full training set's size: ``n_train + remove_n`` of a run whose removal window did
-    not run past the end (true of every run with ``n_train > keep_lowest_n``)."""
-    whole = frame[frame["n_train"] > frame["keep_lowest_n"]]
-    return int((whole["n_train"] + whole["remove_n"]).max())
-
-
-def _mean_std(rows, by):
-    """(values of ``by``, mean, std) of final_test_acc per value (std 0 for a single run)."""
-    stats = rows.groupby(by)["final_test_acc"].agg(["mean", "std"]).fillna({"std": 0.0})
-    return stats.index.to_numpy(), stats["mean"].to_numpy(), stats["std"].to_numpy()
-
-
-def _band(ax, x, mean, std, colour, label):
+def _band(ax, x, mean, std, colour, label, style="o-"):
     """The mean as a line with markers, and a +-1 std band in the same colour."""
-    ax.plot(x, mean, "o-", color=colour, label=label, markersize=4)
+    ax.plot(x, mean, style, color=colour, label=label, markersize=4)
     ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.2, linewidth=0)
 
 
-def _seeds(rows):
-    n = rows["seed"].nunique()
-    return f"{n} seed{'s' if n != 1 else ''}"
+def _runs(n):
+    return f"{n} run{'s' if n != 1 else ''}"
 
 
-def _full_data_line(ax, done, n):
-    full = done[(done["remove_n"] == 0) & (done["keep_lowest_n"] <= 0)]
-    if full.empty:
-        return
-    ax.axhline(full["final_test_acc"].mean(), color=_FULL, linestyle="--", linewidth=1,
-               label=f"all {n:,} examples ({len(full)} runs)")
+def _seeds(curve):
+    return f"{curve.seeds} seed{'s' if curve.seeds != 1 else ''}"
 
 
-def removal_figure(frame):
-    """Figures 5 left / 6 from a results table (``forgetting.analysis.results``)."""
-    done = _finished(frame, "removal curve")
-    selected = done[(done["keep_lowest_n"] == 0) & (done["sorting_file"] != "none")]
-    random = done[done["keep_lowest_n"] < 0]
-    if selected.empty and random.empty:
-        raise UsageError(f"none of the {len(done)} finished runs removes examples by a sorting "
-                         "file (--keep_lowest_n 0 --sorting_file NAME) or at random "
-                         "(--keep_lowest_n -1)")
-    n = dataset_size(done)
-    dataset = done["dataset"].iloc[0]
-    fig, ax = _axes(f"{dataset}: test accuracy after removing training examples",
-                    f"training examples removed (% of {n:,})", "test accuracy (%)")
-    for i, (name, rows) in enumerate(selected.groupby("sorting_file")):
-        x, mean, std = _mean_std(rows, "remove_n")
-        _band(ax, 100 * x / n, mean, std, _SELECTED[i % len(_SELECTED)],
-              f"selected: easiest first in {name} ({_seeds(rows)}, ±1 std)")
-    if not random.empty:
-        x, mean, std = _mean_std(random, "remove_n")
-        _band(ax, 100 * x / n, mean, std, _RANDOM, f"random ({_seeds(random)}, ±1 std)")
-    _full_data_line(ax, done, n)
+def _full_data_line(ax, curves):
+    if curves.full is not None:
+        ax.axhline(curves.full, color=_FULL, linestyle="--", linewidth=1,
+                   label=f"all {curves.n:,} examples ({_runs(curves.full_runs)})")
+
+
+def removal_figure(tables, error_increase=False):
+    """Figures 5 left / 6 from results tables (``forgetting.analysis.results``).
+
+    ``tables``: one table, or a list of ``(label, table)``, one data set each. One table
+    without ``error_increase`` draws test accuracy (Fig 5 left); otherwise y is each
+    table's test error increase over its own full training set (its mean accuracy on all
+    examples minus the curve's: Fig 6), one colour per table, random removal dashed.
+    """
+    if not isinstance(tables, list):
+        tables = [(None, tables)]
+    curves = [(label, removal.removal_curves(table)) for label, table in tables]
+    if len(curves) == 1 and not error_increase:
+        return _accuracy_removal_figure(curves[0][1])
+    lacking = [label or c.dataset for label, c in curves if c.full is None]
+    if lacking:
+        raise UsageError(f"{lacking[0]}: no finished run trains on the full training set, so the "
+                         "error increase has no reference; add runs with --remove_n 0")
+    title = ("test error increase after removing training examples"
+             if len(curves) > 1 else f"{curves[0][1].dataset}: test error increase after "
+                                     "removing training examples")
+    fig, ax = _axes(title, "training examples removed (% of each training set)",
+                    "test error increase over the full set (points)")
+    colour = 0
+    for label, c in curves:
+        name = f"{label}: " if label is not None else ""
+        for sorting_file, curve in c.selected.items():
+            mine = _SELECTED[colour % len(_SELECTED)]
+            colour += 1
+            what = "selected" if len(c.selected) == 1 else f"selected by {sorting_file}"
+            _band(ax, c.percent(curve.x), c.full - curve.mean, curve.std, mine,
+                  f"{name}{what}, easiest first ({_seeds(curve)}, ±1 std)")
+        if c.random is not None:
+            if not c.selected:
+                mine = _SELECTED[colour % len(_SELECTED)]
+                colour += 1
+            _band(ax, c.percent(c.random.x), c.full - c.random.mean, c.random.std,
+                  mine, f"{name}random ({_seeds(c.random)}, ±1 std)", style="s--")
+    ax.axhline(0, color=_FULL, linewidth=1)
     _legend_below(fig, ax)
     return fig
 
 
-def window_figure(frame, remove_n):
+def _accuracy_removal_figure(c):
+    fig, ax = _axes(f"{c.dataset}: test accuracy after removing training examples",
+                    f"training examples removed (% of {c.n:,})", "test accuracy (%)")
+    for i, (name, curve) in enumerate(c.selected.items()):
+        _band(ax, c.percent(curve.x), curve.mean, curve.std, _SELECTED[i % len(_SELECTED)],
+              f"selected: easiest first in {name} ({_seeds(curve)}, ±1 std)")
+    if c.random is not None:
+        _band(ax, c.percent(c.random.x), c.random.mean, c.random.std, _RANDOM,
+              f"random ({_seeds(c.random)}, ±1 std)")
+    _full_data_line(ax, c)
+    _legend_below(fig, ax)
+    return fig
+
+
+def window_figure(frame, remove_n, sorted_counts=None, counts_name=None):
     """Figure 5 right: windows of ``remove_n`` removed examples at several starts in the
-    sorted order, against random removal of ``remove_n`` (a band)."""
-    done = _finished(frame, "window figure")
-    rows = done[done["remove_n"] == remove_n]
-    windows = rows[(rows["keep_lowest_n"] >= 0) & (rows["sorting_file"] != "none")]
-    if windows.empty:
-        starts = sorted(done["remove_n"].unique().tolist())
-        raise UsageError(f"no finished run removes a window of --remove_n {remove_n} from a "
-                         f"sorting file; the runs remove {starts}")
-    starts = sorted(windows["keep_lowest_n"].unique().tolist())
-    if len(starts) < 2:  # one point on an axis of no width says nothing about where
-        raise UsageError(f"the finished runs remove a window of --remove_n {remove_n} at one start "
-                         f"only (--keep_lowest_n {starts[0]}); the window figure needs two or more "
-                         "starts: train runs at other --keep_lowest_n values")
-    n = dataset_size(done)
-    dataset = done["dataset"].iloc[0]
-    fig, ax = _axes(f"{dataset}: removing a window of {remove_n:,} examples "
-                    f"({100 * remove_n / n:.0f}% of {n:,})",
-                    "start of the removed window in the sorted order (% of the training set,\n"
-                    "easiest first)", "test accuracy (%)")
-    for i, (name, group) in enumerate(windows.groupby("sorting_file")):
-        x, mean, std = _mean_std(group, "keep_lowest_n")
-        _band(ax, 100 * x / n, mean, std, _SELECTED[i % len(_SELECTED)],
-              f"window in {name} ({_seeds(group)}, ±1 std)")
-    random = rows[rows["keep_lowest_n"] < 0]["final_test_acc"]
-    if not random.empty:
-        mean, std = random.mean(), (random.std() if len(random) > 1 else 0.0)
+    sorted order, against random removal of ``remove_n`` (a band).
+
+    x is where the window starts (percent of the training set), or, given the sorting file's
+    ``sorted_counts`` (easiest first; ``counts_name`` its name for the axis), the mean
+    forgetting count of the examples each window removes, as in the paper.
+    """
+    w = removal.window_curves(frame, remove_n)
+    if sorted_counts is None:
+        xlabel = ("start of the removed window in the sorted order (% of the training set,\n"
+                  "easiest first)")
+    else:
+        xlabel = f"mean forgetting count of the removed examples ({counts_name})"
+    fig, ax = _axes(f"{w.dataset}: removing a window of {remove_n:,} examples "
+                    f"({100 * remove_n / w.n:.0f}% of {w.n:,})", xlabel, "test accuracy (%)")
+    if sorted_counts is not None:  # one sorting file's windows, at their mean counts
+        x, mean = removal.window_count_points(w, sorted_counts, counts_name)
+        (name, curve), = w.windows.items()
+        _band(ax, x, mean, curve.std, _SELECTED[0], f"window in {name} ({_seeds(curve)}, ±1 std)")
+    for i, (name, curve) in enumerate(w.windows.items() if sorted_counts is None else ()):
+        _band(ax, 100 * curve.x / w.n, curve.mean, curve.std, _SELECTED[i % len(_SELECTED)],
+              f"window in {name} ({_seeds(curve)}, ±1 std)")
+    if w.random is not None:
+        mean = w.random.mean()
+        std = w.random.std(ddof=1) if len(w.random) > 1 else 0.0
         ax.axhline(mean, color=_RANDOM, linewidth=1.5)
         ax.axhspan(mean - std, mean + std, color=_RANDOM, alpha=0.2, linewidth=0,
-                   label=f"random removal of {remove_n:,} ({len(random)} runs, ±1 std)")
-    _full_data_line(ax, done, n)
+                   label=f"random removal of {remove_n:,} ({_runs(len(w.random))}, ±1 std)")
+    _full_data_line(ax, w)
     _legend_below(fig, ax)
+    return fig
+
+
+# Figure 3 ------------------------------------------------------------------------------
+
+def _fraction_bars(ax, groups, cap):
+    """Side-by-side bars of each ``(label, counts, colour)`` group's capped fractions."""
+    width = 0.8 / len(groups)
+    for i, (label, counts, colour) in enumerate(groups):
+        offset = (i - (len(groups) - 1) / 2) * width
+        ax.bar(np.arange(cap + 1) + offset, count_stats.capped_fractions(counts, cap),
+               width=width, color=colour,
+               label=f"{label}: {len(counts):,} examples, {count_stats.unforgettable_percent(counts):.1f}% "
+                     f"unforgettable, mean {count_stats.mean_count(counts):.2f}")
+    ax.set_xlim(-0.6, cap + 0.6)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(True, alpha=0.3)
+    ax.set_ylabel("fraction of the group's examples")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8, frameon=False)
+
+
+def noise_figure(noisy, clean, noisy_before=None, max_events=30):
+    """Figure 3 from one noisy run's counts: left, the fraction of the flipped (``noisy``)
+    and the unchanged (``clean``) examples per number of forgetting events; right (given
+    ``noisy_before``, the flipped examples' counts in the same seed's run without noise), the
+    flipped examples before and after their labels changed. The last bar holds ``max_events``
+    or more."""
+    groups = [noisy, clean] + ([noisy_before] if noisy_before is not None else [])
+    top = max(int(g.max()) for g in groups)
+    cap = min(max_events, top)
+    xlabel = "forgetting events" + (f" (last bar: {cap} or more)" if cap < top else "")
+    panels = 2 if noisy_before is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.2 * panels, 4.6), layout="constrained",
+                             squeeze=False)
+    left = axes[0, 0]
+    left.set_title("flipped vs unchanged labels", fontsize=11)
+    _fraction_bars(left, [("flipped labels", noisy, "tab:red"),
+                          ("unchanged labels", clean, "tab:blue")], cap)
+    left.set_xlabel(xlabel)
+    if noisy_before is not None:
+        right = axes[0, 1]
+        right.set_title("the flipped examples, before and after", fontsize=11)
+        _fraction_bars(right, [("before (true labels)", noisy_before, "tab:gray"),
+                               ("after (flipped labels)", noisy, "tab:red")], cap)
+        right.set_xlabel(xlabel)
+    fig.suptitle(f"Forgetting under label noise: {len(noisy):,} of {len(noisy) + len(clean):,} "
+                 "labels flipped", fontsize=12)
     return fig

@@ -1,0 +1,90 @@
+"""The most forgotten and the unforgettable training examples as image grids (Figure 2's
+examples; plot_figures.py gallery).
+
+Which ids are shown is ``forgetting.analysis.counts.gallery_ids`` (most forgotten first,
+equal counts by ascending id; unforgettable by ascending id); the pixels come from
+``forgetting.data.images.example_images``. Each image is captioned with its label and its
+forgetting count (summed over the sorting file's runs).
+"""
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: files only
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+# Classes beyond which one row per class is no longer a readable figure.
+MAX_CLASS_ROWS = 20
+
+
+def _show(ax, image, caption, fontsize):
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255,
+              interpolation="nearest")
+    ax.set_title(caption, fontsize=fontsize, pad=2)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _blank(ax):
+    ax.axis("off")
+
+
+def gallery_figure(forgotten, unforgettable, k, name_of=str, title=""):
+    """Two rows of up to ``k`` images: the most forgotten, then the unforgettable.
+
+    ``forgotten`` / ``unforgettable``: lists of ``(image, label, count)``; ``name_of`` turns
+    a label into its caption text."""
+    fig, axes = plt.subplots(2, k, figsize=(max(1.25 * k + 0.6, 5.5), 3.8), squeeze=False,
+                             layout="constrained")
+    for row, (cells, what) in enumerate(((forgotten, "most forgotten"),
+                                         (unforgettable, "unforgettable"))):
+        for col in range(k):
+            if col < len(cells):
+                image, label, count = cells[col]
+                _show(axes[row, col], image, f"{name_of(label)}\n{count} events", 8)
+            else:
+                _blank(axes[row, col])
+        _row_label(axes[row, 0], what if cells else f"{what}: none", 9)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _row_label(ax, text, fontsize, **where):
+    """``text`` left of ``ax``, which keeps its frame only if it shows an image."""
+    ax.axis("on")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_ylabel(text, fontsize=fontsize, **where)
+    if not ax.images:
+        for side in ax.spines.values():
+            side.set_visible(False)
+
+
+def per_class_gallery_figure(rows, k, name_of=str, title=""):
+    """One row per class: up to ``k`` most forgotten images on the left, up to ``k``
+    unforgettable ones on the right. ``rows``: ``(label, forgotten, unforgettable)`` with
+    lists of ``(image, count)``."""
+    fig = plt.figure(figsize=(max(1.5 * k + 1.2, 5.5), 0.8 * len(rows) + 1.0),
+                     layout="constrained")
+    left, right = fig.subfigures(1, 2, wspace=0.04, width_ratios=[k + 0.6, k])
+    for part, which, header in ((left, 1, f"{k} most forgotten (events)"),
+                                (right, 2, f"{k} unforgettable")):
+        axes = part.subplots(len(rows), k, squeeze=False)
+        for r, row in enumerate(rows):
+            cells = row[which]
+            for col in range(k):
+                if col < len(cells):
+                    image, count = cells[col]
+                    _show(axes[r, col], image, str(count) if which == 1 else "", 7)
+                else:
+                    _blank(axes[r, col])
+            if which == 1:
+                _row_label(axes[r, 0], name_of(row[0]), 8, rotation=0, ha="right", va="center")
+        part.suptitle(header, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def gallery_title(dataset, n_examples, counts):
+    """The figure's title: the dataset and the share of unforgettable examples."""
+    zero = int(np.sum(np.asarray(counts) == 0))
+    return f"{dataset}: {zero:,} of {n_examples:,} examples unforgettable ({100 * zero / n_examples:.1f}%)"
