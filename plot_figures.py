@@ -21,7 +21,7 @@ from forgetting.files.run_selection import (add_combining_flags, add_runs_flags,
                                             add_verbose_flag, check_run_selection, find_runs,
                                             require_runs, runs_to_combine, same_value)
 from forgetting.files.outdir import check_output_dir, make_output_dir
-from forgetting.analysis import figures
+from forgetting.analysis import figures, stat_commands
 from forgetting.analysis.results import add_selection_flags, check_selection, collect, read_results
 
 
@@ -140,6 +140,7 @@ SUBCOMMANDS = {
     "continual": ("Figure 4: accuracy on each of two tasks trained in turn (run_continual.py), "
                   "one panel per split and order", add_continual_flags, draw_continual),
 }
+SUBCOMMANDS.update(stat_commands.SUBCOMMANDS)  # first_learning, margin, seeds, epoch_budget, cross_arch
 
 
 def parse_args(argv=None):
