@@ -175,18 +175,21 @@ def default_points(epochs, points=CROSS_ARCH_POINTS):
     return sorted({max(1, round(epochs * k / points)) for k in range(1, points + 1)})
 
 
-def reference_runs(args):
-    """``(runs, epochs)`` of the reference selection (``--reference_dir``, ``--reference_args``,
-    ``--reference_epochs``), its refusals naming those flags."""
+def reference_counts(args):
+    """``(runs, epochs, ids, counts)`` of the reference selection (``--reference_dir``,
+    ``--reference_args``, ``--reference_epochs``): its forgetting counts summed over its runs,
+    its lines and refusals naming those flags."""
     reference = types.SimpleNamespace(
         input_dir=args.reference_dir, input_fname_args=args.reference_args,
         epochs=args.reference_epochs, verbose=args.verbose, include_diverged=args.include_diverged)
     try:
         check_run_selection(args.reference_args, args.reference_epochs, args.reference_dir)
-        return runs_to_combine(reference, say=lambda line: print(_reference_flags(line)),
-                               list_included=False)
+        runs, epochs = runs_to_combine(reference, say=lambda line: print(_reference_flags(line)),
+                                       list_included=False)
+        ids, counts = counts_at_budgets([run.path for run in runs], epochs, [])
     except UsageError as err:
         raise UsageError(f"reference runs: {_reference_flags(str(err))}") from None
+    return runs, epochs, ids, counts[epochs]
 
 
 def _reference_flags(text):
@@ -197,14 +200,12 @@ def _reference_flags(text):
 
 def draw_cross_arch(args):
     print("reference runs:")
-    ref_runs, ref_epochs = reference_runs(args)
+    ref_runs, ref_epochs, ref_ids, relevant = reference_counts(args)
     print("selected runs:")
     runs, epochs = selected_runs(args)
     budgets = check_budgets(args.budgets if args.budgets else default_points(epochs), epochs)
-    ref_ids, ref_counts = counts_at_budgets([run.path for run in ref_runs], ref_epochs, [])
     ids, counts_at = counts_at_budgets([run.path for run in runs], epochs, budgets)
     check_same_ids(runs[0].path, ids, ref_runs[0].path, ref_ids)
-    relevant = ref_counts[ref_epochs]
     print(f"unforgettable: {int((relevant == 0).sum())} of {len(ids)} examples in the reference "
           f"runs, {int((counts_at[epochs] == 0).sum())} in the selected runs")
     points = {n: retrieval(counts_at[n], relevant) for n in sorted(set(budgets) | {epochs})}
