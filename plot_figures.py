@@ -7,10 +7,15 @@
     python plot_figures.py datamap --input_dir mnist_results --input_fname_args dataset mnist \
         --output datamap.png
     python plot_figures.py continual --input_dir continual_results --output fig4_continual.png
+    python plot_figures.py seeds --input_dir cifar10_results --output seeds.png
+    python plot_figures.py epoch_budget --input_dir cifar10_results --budgets 25 75 --output fig7_left.png
 
 ``--output``'s extension picks the format (.png, .pdf, .svg). A new figure is one entry in
 SUBCOMMANDS: a help line, a function adding its flags, and one drawing a matplotlib Figure
-from the parsed flags (forgetting/analysis/figures.py draws the existing ones).
+from the parsed flags (forgetting/analysis/figures.py draws the existing ones). The statistics
+(first_learning, margin, seeds, epoch_budget, cross_arch) are the entries of
+forgetting/analysis/stat_commands.py; they print "measured: <key> = <value>" lines
+(docs/analyses.md).
 """
 import argparse
 import os
@@ -140,7 +145,8 @@ SUBCOMMANDS = {
     "continual": ("Figure 4: accuracy on each of two tasks trained in turn (run_continual.py), "
                   "one panel per split and order", add_continual_flags, draw_continual),
 }
-SUBCOMMANDS.update(stat_commands.SUBCOMMANDS)  # first_learning, margin, seeds, epoch_budget, cross_arch
+# first_learning, margin, seeds, epoch_budget, cross_arch
+SUBCOMMANDS.update(stat_commands.SUBCOMMANDS)
 
 
 def parse_args(argv=None):

@@ -23,7 +23,8 @@ from forgetting.scores.forgetting import forgetting_counts, forgetting_events
 
 class FirstLearning(NamedTuple):
     ids: np.ndarray  # int64 (n,), ascending
-    presentation: np.ndarray  # float64 (n,): mean 1-based first-learning presentation; NaN if never learned in some run
+    # float64 (n,): mean 1-based first-learning presentation; NaN if never learned in some run
+    presentation: np.ndarray
     counts: np.ndarray  # int64 (n,): forgetting counts summed over the runs
 
     @property

@@ -96,5 +96,6 @@ def stability(counts, min_runs_split_half=4):
     splits, split_half = [], {}
     if len(counts) >= min_runs_split_half:
         splits = half_splits(len(counts))
-        split_half = {name: mean_split_half(counts, corr, splits) for name, corr in CORRELATIONS.items()}
+        split_half = {name: mean_split_half(counts, corr, splits)
+                      for name, corr in CORRELATIONS.items()}
     return Stability(pairwise, split_half, matrix, splits)

@@ -12,7 +12,8 @@ import types
 import numpy as np
 
 from forgetting.analysis import stat_figures
-from forgetting.analysis.budgets import budget_agreement, check_budgets, counts_at_budgets, retrieval
+from forgetting.analysis.budgets import (budget_agreement, check_budgets, counts_at_budgets,
+                                        retrieval)
 from forgetting.analysis.first_learning import first_learning_over_runs
 from forgetting.analysis.margin import margins_over_runs
 from forgetting.analysis.measured import say_measured
