@@ -11,8 +11,11 @@ first ``epochs`` of each run, pooled over the runs. It is negative or zero by co
 
 Only examples with at least one forgetting event have a misclassification margin: the
 correlation and the figure are over them. Unforgettable examples and examples never learned
-(no 1 -> 0 transition) are left out and counted. Their forgetting count is the ordering
-script's: the sum over the runs, ``epochs`` for a run in which the example was never learned.
+(no 1 -> 0 transition) are left out and counted. The count correlated is the number of those
+same forgetting events, summed over the runs: the paper correlates "forgetting events", and
+the ordering script's convention (``epochs`` events for a run in which the example was never
+learned) would put an example learned in all runs but one among the most forgotten, with a
+margin averaged over the runs that did learn it.
 """
 from typing import NamedTuple
 
@@ -20,14 +23,13 @@ import numpy as np
 
 from forgetting.analysis.correlation import spearman
 from forgetting.analysis.run_stream import reduce_runs
-from forgetting.scores.forgetting import forgetting_counts, forgetting_events
+from forgetting.scores.forgetting import forgetting_events
 
 
 class Margins(NamedTuple):
     ids: np.ndarray  # int64 (n,), ascending
     margin: np.ndarray  # float64 (n,): mean margin over the forgetting events; NaN without any
-    events: np.ndarray  # int64 (n,): forgetting events over the runs (never-learned runs count 0)
-    counts: np.ndarray  # int64 (n,): forgetting counts summed over the runs (ordering script)
+    events: np.ndarray  # int64 (n,): forgetting events summed over the runs (never learned: 0)
 
     @property
     def forgotten(self):
@@ -35,10 +37,10 @@ class Margins(NamedTuple):
         return self.events > 0
 
     def spearman(self):
-        """Spearman's rank correlation of count and misclassification margin over the
-        forgotten examples."""
+        """Spearman's rank correlation of forgetting events and misclassification margin over
+        the forgotten examples."""
         keep = self.forgotten
-        return spearman(self.counts[keep], self.margin[keep])
+        return spearman(self.events[keep], self.margin[keep])
 
 
 def margins_at_forgetting(accs, margins, epochs, lengths=None):
@@ -52,13 +54,11 @@ def margins_at_forgetting(accs, margins, epochs, lengths=None):
 def margins_over_runs(paths, epochs):
     """``Margins`` of the runs ``paths`` over their first ``epochs`` presentations."""
     def reduce(run):
-        total, events = margins_at_forgetting(run.accs, run.margins, epochs, run.lengths)
-        return total, events, forgetting_counts(run.accs, epochs, run.lengths)
+        return margins_at_forgetting(run.accs, run.margins, epochs, run.lengths)
 
     ids, per_run = reduce_runs(paths, epochs, reduce, with_margins=True)
-    total = np.sum([t for t, _, _ in per_run], axis=0)
-    events = np.sum([e for _, e, _ in per_run], axis=0, dtype=np.int64)
-    counts = np.sum([c for _, _, c in per_run], axis=0, dtype=np.int64)
+    total = np.sum([t for t, _ in per_run], axis=0)
+    events = np.sum([e for _, e in per_run], axis=0, dtype=np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 -> NaN: no forgetting event
         margin = total / events
-    return Margins(ids, margin, events, counts)
+    return Margins(ids, margin, events)

@@ -72,8 +72,8 @@ def draw_margin(args):
     rho = result.spearman()
     say_measured("spearman_margin", rho)
     return stat_figures.histogram2d_figure(
-        result.counts[forgotten], result.margin[forgotten],
-        f"forgetting events ({_over(len(runs))})",
+        result.events[forgotten], result.margin[forgotten],
+        f"forgetting events ({_over(len(runs))}; runs that never learned it: 0)",
         "misclassification margin (mean margin at the forgetting events)",
         f"Forgetting vs misclassification margin: {kept} examples, first {epochs} presentations\n"
         f"Spearman rank correlation {rho:.3f}")
