@@ -29,10 +29,10 @@ def add_run_flags(parser):
     add_combining_flags(parser, "presentations per run considered, the first ones")
 
 
-def selected_runs(args, list_included=False):
+def selected_runs(args):
     """``(runs, epochs)`` that the run selection flags of ``args`` select, after every refusal."""
     check_run_selection(args.input_fname_args, args.epochs, args.input_dir)
-    return runs_to_combine(args, list_included=list_included)
+    return runs_to_combine(args, list_included=False)
 
 
 def _over(n_runs):
