@@ -162,6 +162,19 @@ def test_margin_matches_the_loop(tmp_path, drawn):
     assert list(x) == counts and list(y) == pytest.approx(margins)
 
 
+def test_margin_leaves_out_a_margin_that_is_not_finite(tmp_path):
+    runs = make_runs([1])
+    forgotten = [i for i in IDS if oracle_event_margins(*runs[1][i])]
+    accs, margins = runs[1][forgotten[0]]
+    runs[1][forgotten[0]] = (accs, [float("nan")] * P)  # as a diverged run records them
+    measured, stdout = figure(tmp_path, "margin", "--input_dir",
+                              write_runs(tmp_path / "runs", runs), "--epochs", P,
+                              "--include_diverged")
+    assert f"{len(forgotten) - 1} of {N} examples forgotten at least once" in stdout
+    assert "and 1 whose margin is not finite (a diverged run) left out" in stdout
+    assert not np.isnan(measured["spearman_margin"])
+
+
 @pytest.mark.parametrize("n_runs", [4, 5])
 def test_seeds_match_the_loop(tmp_path, drawn, n_runs):
     runs = make_runs(range(1, n_runs + 1))

@@ -33,8 +33,9 @@ class Margins(NamedTuple):
 
     @property
     def forgotten(self):
-        """Bool (n,): examples with at least one forgetting event (those with a margin)."""
-        return self.events > 0
+        """Bool (n,): examples with at least one forgetting event and a finite margin (the
+        examples correlated; a run kept with --include_diverged may have recorded NaN)."""
+        return (self.events > 0) & np.isfinite(self.margin)
 
     def spearman(self):
         """Spearman's rank correlation of forgetting events and misclassification margin over

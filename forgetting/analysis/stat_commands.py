@@ -67,8 +67,11 @@ def draw_margin(args):
     result = margins_over_runs([run.path for run in runs], epochs)
     forgotten = result.forgotten
     n, kept = len(result.ids), int(forgotten.sum())
+    not_finite = int(((result.events > 0) & ~forgotten).sum())
     print(f"misclassification margin: {kept} of {n} examples forgotten at least once; "
-          f"{n - kept} without a forgetting event (no margin) left out")
+          f"{n - kept - not_finite} without a forgetting event (no margin) left out")
+    if not_finite:
+        print(f"  and {not_finite} whose margin is not finite (a diverged run) left out")
     rho = result.spearman()
     say_measured("spearman_margin", rho)
     return stat_figures.histogram2d_figure(
