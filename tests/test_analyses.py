@@ -201,6 +201,19 @@ def test_seeds_match_the_loop(tmp_path, drawn, n_runs):
     assert matrix[0, 1] == pytest.approx(scipy_stats.pearsonr(per_run[0], per_run[1])[0])
 
 
+def test_histogram_bins_hold_equal_shares_of_a_grid_of_means():
+    """Means over 3 runs of presentations 1..200 lie on a grid of 1/3: every grid point falls
+    inside a bin (none on an edge, which striped the figure) and every bin holds as many."""
+    grid = np.arange(3, 601) / 3
+    edges = stat_figures.bin_edges(grid, step=1 / 3)
+    assert len(edges) - 1 <= stat_figures.MAX_BINS
+    assert not np.isin(np.round(grid, 9), np.round(edges, 9)).any()
+    per_bin = np.histogram(grid, bins=edges)[0]
+    assert per_bin[:-1].tolist() == [per_bin[0]] * (len(per_bin) - 1) and per_bin[-1] <= per_bin[0]
+    assert stat_figures.bin_edges(np.array([0, 1, 2, 5])).tolist() == [-0.5, 0.5, 1.5, 2.5, 3.5,
+                                                                       4.5, 5.5]
+
+
 def test_split_halves_are_each_split_once_up_to_a_cap():
     assert half_splits(4) == [(0, 1), (0, 2), (0, 3)]
     assert len(half_splits(10)) == 126  # the paper's 10 seeds: every split

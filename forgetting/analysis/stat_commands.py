@@ -231,8 +231,8 @@ SUBCOMMANDS = {
     "first_learning": ("Sec. 4.1: presentation at which each example is first learned vs its "
                        "forgetting count, 2-D histogram and Spearman correlation",
                        add_run_flags, draw_first_learning),
-    "margin": ("Figure 2 left: forgetting count vs mean misclassification margin over the "
-               "forgetting events, 2-D histogram and Spearman correlation",
+    "margin": ("Figure 2 left: forgetting events vs the mean misclassification margin over "
+               "them, 2-D histogram and Spearman correlation",
                add_run_flags, draw_margin),
     "seeds": ("Sec. 6: stability of the counts across seeds, pairwise and split-half "
               "correlations", add_run_flags, draw_seeds),
