@@ -8,7 +8,7 @@
         --output datamap.png
     python plot_figures.py continual --input_dir continual_results --output fig4_continual.png
     python plot_figures.py seeds --input_dir cifar10_results --output seeds.png
-    python plot_figures.py epoch_budget --input_dir cifar10_results --budgets 25 75 --output fig7_left.png
+    python plot_figures.py epoch_budget --input_dir cifar10_results --budgets 25 75 --output f7.png
 
 ``--output``'s extension picks the format (.png, .pdf, .svg). A new figure is one entry in
 SUBCOMMANDS: a help line, a function adding its flags, and one drawing a matplotlib Figure
