@@ -14,11 +14,15 @@
     python plot_figures.py datamap --input_dir mnist_results --input_fname_args dataset mnist \
         --output datamap.png
     python plot_figures.py continual --input_dir continual_results --output fig4_continual.png
+    python plot_figures.py seeds --input_dir cifar10_results --output seeds.png
+    python plot_figures.py epoch_budget --input_dir cifar10_results --budgets 25 75 --output f7.png
 
 ``--output``'s extension picks the format (.png, .pdf, .svg). Every number the paper reports
 is printed as a ``measured: <key> = <value>`` line (docs/figures.md). A new figure is one entry in
 SUBCOMMANDS: a help line, a function adding its flags, and one drawing a matplotlib Figure
-from the parsed flags (forgetting/analysis/figures.py draws the existing ones).
+from the parsed flags (forgetting/analysis/figures.py draws the existing ones). The statistics
+(first_learning, margin, seeds, epoch_budget, cross_arch) are the entries of
+forgetting/analysis/stat_commands.py (docs/analyses.md).
 """
 import argparse
 import os
@@ -32,7 +36,7 @@ from forgetting.files.run_selection import (add_combining_flags, add_runs_flags,
                                             require_runs, runs_to_combine, same_value)
 from forgetting.files.outdir import check_output_dir, make_output_dir
 from forgetting.analysis import counts as count_stats
-from forgetting.analysis import figures, gallery, label_noise, removal
+from forgetting.analysis import figures, gallery, label_noise, removal, stat_commands
 from forgetting.analysis.measured import say_measured
 from forgetting.analysis.results import add_selection_flags, check_selection, collect, read_results
 
@@ -341,6 +345,8 @@ SUBCOMMANDS = {
     "continual": ("Figure 4: accuracy on each of two tasks trained in turn (run_continual.py), "
                   "one panel per split and order", add_continual_flags, draw_continual),
 }
+# first_learning, margin, seeds, epoch_budget, cross_arch
+SUBCOMMANDS.update(stat_commands.SUBCOMMANDS)
 
 
 def parse_args(argv=None):

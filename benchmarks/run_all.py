@@ -15,7 +15,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = ("epoch_overhead.py", "stats_at_scale.py", "ordering_at_scale.py", "scaling.py",
            "collect_at_scale.py", "int64_keys.py", "original_api.py", "scores_at_scale.py",
-           "model_scores.py", "sweep_overhead.py", "custom_loop_overhead.py")
+           "model_scores.py", "sweep_overhead.py", "custom_loop_overhead.py",
+           "analyses_at_scale.py")
 
 
 def main(argv=None):
