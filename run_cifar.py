@@ -10,20 +10,20 @@ run_cifar.py, see docs/files.md), plus the run's resume files.
 import torch
 import torch.nn.functional as F
 
-from forgetting.cli import (add_common_flags, check_common_flags, pick_device,
-                            seed_everything, set_threads)
+from forgetting.cli import (add_common_flags, add_image_flags, add_speed_flags,
+                            check_common_flags, check_image_flags, pick_device, seed_everything,
+                            set_threads)
 from forgetting.data.datasets import CIFAR_DATASETS, load_cifar
-from forgetting.data.noise import add_label_noise, add_pixel_noise, changed_labels_text
+from forgetting.data.noise import noisy_training_set
 from forgetting.data.selection import say_kept_per_class, select_train_ids
 from forgetting.data.transforms import eval_transform, train_transform
-from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.files import atomic
+from forgetting.errors import ArgumentParser, exit_on_usage_error
 from forgetting.files.naming import CIFAR_FNAME_FLAGS, RunPaths, check_name_fits, save_fname
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
-from forgetting.files.regular import open_regular
 from forgetting.files.replaced import make_room
 from forgetting.files.run_lock import hold_run_lock
+from forgetting.files.side_text import write_text_once
 from forgetting.training.loop import TrainingJob, flag_fields, run_job
 from forgetting.training.optim import OPTIMIZERS, make_optimizer
 from models import CIFAR_MODELS, build_cifar_model
@@ -46,41 +46,13 @@ def build_parser():
     parser.add_argument("--learning_rate", type=float, default=0.1,
                         help="SGD learning rate, x0.2 from epochs 61, 121 and 161 (default: 0.1); "
                              "ignored by --optimizer adam")
-    parser.add_argument("--data_augmentation", action="store_true", default=False,
-                        help="random crop of the 4-pixel zero-padded image and horizontal flip; "
-                             "in the file name")
-    parser.add_argument("--cutout", action="store_true", default=False,
-                        help="zero --n_holes boxes of side --length after normalising; in the "
-                             "file name")
-    parser.add_argument("--n_holes", type=int, default=1,
-                        help="number of cutout holes per image (default: 1)")
-    parser.add_argument("--length", type=int, default=16,
-                        help="side of each cutout hole in pixels (default: 16)")
-    parser.add_argument("--remove_subsample", type=int, default=0,
-                        help="train on the --keep_lowest_n lowest sorted ids minus this many drawn "
-                             "at random, plus every id after them (needs --sorting_file) "
-                             "(default: 0); in the file name")
-    parser.add_argument("--noise_percent_labels", type=int, default=0,
-                        help="percent of training labels flipped to another class, 0..100 "
-                             "(default: 0); in the file name")
-    parser.add_argument("--noise_percent_pixels", type=int, default=0,
-                        help="percent of each training image's pixels given noise, 0..100 "
-                             "(default: 0); in the file name")
-    # type=float with the int default 0, as the original: the default prints as "0" in the
-    # file name, a given value as "0.5" or "10.0".
-    parser.add_argument("--noise_std_pixels", type=float, default=0,
-                        help="std of the Normal(120, std) pixel noise (default: 0); in the file name")
+    add_image_flags(parser)
     parser.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS,
                         help="sgd (Nesterov momentum 0.9, weight decay 5e-4, scheduled) or adam "
                              "(lr 0.001) (default: sgd)")
     parser.add_argument("--input_dir", default="cifar10_results/",
                         help="where --sorting_file lives (default: cifar10_results/)")
-    parser.add_argument("--amp", action="store_true",
-                        help="bfloat16 autocast for the forward passes (faster on recent GPUs; "
-                             "changes results, so off by default); not in the file name")
-    parser.add_argument("--channels_last", action="store_true",
-                        help="model and inputs in channels_last memory format (often faster on "
-                             "GPUs); not in the file name")
+    add_speed_flags(parser)
     add_common_flags(parser, ("--no-cuda", "--no_cuda"))
     return parser
 
@@ -89,24 +61,11 @@ def parse_args(argv=None):
     return build_parser().parse_args(argv)
 
 
-def check_cifar_flags(args):
-    """Refuse the CIFAR-only flags that cannot work, before any data is loaded."""
-    for name in ("noise_percent_labels", "noise_percent_pixels"):
-        value = getattr(args, name)
-        if not 0 <= value <= 100:
-            raise UsageError(f"--{name} is {value}; it must be a percentage in 0..100")
-    if args.noise_std_pixels < 0:
-        raise UsageError(f"--noise_std_pixels is {args.noise_std_pixels}; it must be 0 or more")
-    for name in ("n_holes", "length"):
-        if getattr(args, name) < 0:
-            raise UsageError(f"--{name} is {getattr(args, name)}; it must be 0 or more")
-
-
 @exit_on_usage_error
 def main(argv=None):
     args = parse_args(argv)
     check_common_flags(args)
-    check_cifar_flags(args)
+    check_image_flags(args)
     device = pick_device(args)
     set_threads(args, device)
 
@@ -119,13 +78,14 @@ def main(argv=None):
     fname = save_fname(args, CIFAR_FNAME_FLAGS)
     check_name_fits(args.output_dir, fname)
     paths = RunPaths.for_run(args.output_dir, fname, checkpoint_subdir=args.dataset)
-    train_x, train_y, changed_labels = noisy_training_set(args, data, train_ids)
-    make_output_dir(args.output_dir)  # only now: the noise can still refuse the input
     say = lambda msg: print(msg, flush=True)  # noqa: E731
+    train_x, train_y, changed_labels = noisy_training_set(args, data.train_x, data.train_y,
+                                                          train_ids, say)
+    make_output_dir(args.output_dir)  # only now: the noise can still refuse the input
     with hold_run_lock(args.output_dir, fname):  # before any file of the run is written
         make_room(paths, args.output_dir, fname, args.resume, say)
         if changed_labels is not None:
-            write_changed_labels(paths.changed_labels, changed_labels)
+            write_text_once(paths.changed_labels, changed_labels)
 
         model = build_cifar_model(args.model, data.num_classes).to(device)
         if args.channels_last:
@@ -164,41 +124,6 @@ def main(argv=None):
             **flag_fields(args, "run_cifar.py", fname, paths, device, train_ids,
                           len(data.test_y), say))
         run_job(job)
-
-
-def noisy_training_set(args, data, train_ids):
-    """The selected training images and labels (CPU tensors, training order) after pixel noise
-    and then label noise, and the ``_changed_labels.txt`` text (None without label noise)."""
-    positions = torch.from_numpy(train_ids)
-    train_x, train_y = data.train_x[positions], data.train_y[positions]
-    if args.noise_percent_pixels:
-        print(f"adding Normal(120, {args.noise_std_pixels}) noise to {args.noise_percent_pixels}% of "
-              "the pixels of every training image", flush=True)
-        train_x = add_pixel_noise(train_x, args.noise_percent_pixels, args.noise_std_pixels)
-    changed_labels = None
-    if args.noise_percent_labels:
-        labels, flipped, old, new = add_label_noise(train_y.numpy(), args.noise_percent_labels)
-        print(f"flipping {len(flipped)} labels", flush=True)
-        changed_labels = changed_labels_text(train_ids[flipped], old, new)
-        train_y = torch.from_numpy(labels)
-    return train_x, train_y, changed_labels
-
-
-def write_changed_labels(path, text):
-    """Atomically write ``<fname>_changed_labels.txt``, unless it already holds ``text`` (a
-    resumed run draws the same flips: it leaves the file, and its time stamp, alone)."""
-    atomic.remove_stale_temps(path)
-    try:
-        with open_regular(path) as handle:
-            if handle.read() == text.encode():
-                return
-    except OSError:
-        pass
-    try:
-        atomic.write_text(path, text)
-    except OSError as err:
-        raise UsageError(f"could not write {path} ({err.strerror or err}); free space or fix "
-                         "permissions") from None
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from forgetting.files.outdir import make_output_dir
 from forgetting.files.replaced import make_room
 from forgetting.files.run_lock import hold_run_lock
 from forgetting.training.loop import TrainingJob, flag_fields, run_job
+from forgetting.training.optim import recipe_optimizer
 from models import MnistNet
 
 
@@ -62,7 +63,7 @@ def main(argv=None):
     say_kept_per_class(data.train_y.numpy(), data.num_classes, train_ids, args.sorting_file,
                        args.keep_lowest_n)
     model = MnistNet(dropout=not args.no_dropout).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+    optimizer, _ = recipe_optimizer("mnist", "sgd", model.parameters(), args.lr, args.momentum)
 
     fname = save_fname(args, MNIST_FNAME_FLAGS)
     check_name_fits(args.output_dir, fname)

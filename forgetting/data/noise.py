@@ -101,3 +101,24 @@ def add_pixel_noise(images, percent, std):
     if not percent:
         return images.copy()
     return _pixel_noise_numpy(images, percent, std)
+
+
+def noisy_training_set(args, train_x, train_y, train_ids, say=print):
+    """The selected training images and labels (``train_x``/``train_y``: CPU tensors of the
+    whole training set; ``train_ids``: the ids that train, in training order) after pixel
+    noise and then label noise (--noise_percent_pixels/--noise_std_pixels,
+    --noise_percent_labels of ``args``), and the ``_changed_labels.txt`` text (None without
+    label noise)."""
+    positions = torch.from_numpy(train_ids)
+    train_x, train_y = train_x[positions], train_y[positions]
+    if args.noise_percent_pixels:
+        say(f"adding Normal(120, {args.noise_std_pixels}) noise to {args.noise_percent_pixels}% of "
+            "the pixels of every training image")
+        train_x = add_pixel_noise(train_x, args.noise_percent_pixels, args.noise_std_pixels)
+    changed_labels = None
+    if args.noise_percent_labels:
+        labels, flipped, old, new = add_label_noise(train_y.numpy(), args.noise_percent_labels)
+        say(f"flipping {len(flipped)} labels")
+        changed_labels = changed_labels_text(train_ids[flipped], old, new)
+        train_y = torch.from_numpy(labels)
+    return train_x, train_y, changed_labels

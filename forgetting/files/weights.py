@@ -10,7 +10,9 @@ and the run's training set without the training script's flags:
      'dataset': the --dataset value, 'permutation': the pixel permutation (permuted_mnist*)
      or None, 'train_ids': int64 example ids in training order, 'train_labels': the labels
      the run trained on (after label noise), 'label_noise_percent': int,
-     'pixel_noise': (percent, std) of --noise_percent_pixels/--noise_std_pixels}
+     'pixel_noise': (percent, std) of --noise_percent_pixels/--noise_std_pixels,
+     'data_source': run_images.py's data (its run record's "data": kind, path, image_size,
+     split, mean, std, ...) or None for the datasets of the other scripts}
 
 torch is imported by the functions, not the module: files/ stays importable without it.
 """
@@ -24,7 +26,7 @@ RUN_KEYS = ("model", "model_options", "dataset", "permutation", "train_ids", "tr
 
 
 def run_description(model, model_options, dataset, train_ids, train_labels, permutation=None,
-                    label_noise_percent=0, pixel_noise=(0, 0)):
+                    label_noise_percent=0, pixel_noise=(0, 0), data_source=None):
     """The run's part of every weights file (CPU tensors), built once by the training script."""
     import torch
 
@@ -35,6 +37,7 @@ def run_description(model, model_options, dataset, train_ids, train_labels, perm
         "train_labels": torch.as_tensor(train_labels, dtype=torch.int64).cpu().clone(),
         "label_noise_percent": int(label_noise_percent),
         "pixel_noise": (int(pixel_noise[0]), float(pixel_noise[1])),
+        "data_source": data_source,
     }
 
 
