@@ -36,12 +36,22 @@ def model_options(name, shape, num_classes, dropout):
         return {"in_features": int(torch.Size(shape).numel()), "num_classes": num_classes,
                 "hidden": (100,)}
     if name in CIFAR_MODELS or name.startswith(TORCHVISION_PREFIX):
+        if name.startswith(TORCHVISION_PREFIX):
+            _check_torchvision_name(name[len(TORCHVISION_PREFIX):])
         if not images:
             raise UsageError(f"--model {name} takes images, but the data are feature vectors of "
                              f"{described}; use --model mlp")
         return {"num_classes": num_classes}
     raise UsageError(f"unknown --model {name}; give one of {', '.join(MODEL_NAMES)}, or "
                      "torchvision:<name> (e.g. torchvision:resnet18)")
+
+
+def _check_torchvision_name(name):
+    from torchvision import models as tv_models
+
+    if name not in tv_models.list_models(module=tv_models):
+        raise UsageError(f"--model torchvision:{name}: torchvision has no classification model "
+                         f"{name!r}; see torchvision.models.list_models() (e.g. resnet18)")
 
 
 def build_user_model(name, shape, num_classes, dropout=True):
