@@ -155,6 +155,26 @@ def test_cache_is_read_then_invalidated_by_a_touched_file(tmp_path):
     assert len(os.listdir(tmp_path / "pets" / ".forgetting_cache")) == 1  # the old one is gone
 
 
+def test_mixed_grayscale_and_colour_files_become_rgb(tmp_path):
+    """One grayscale file among colour ones: every image is RGB, the gray one as Pillow's own
+    conversion gives it; --image_size resizes files of different sizes."""
+    from PIL import Image
+
+    rng = np.random.RandomState(1)
+    gray = rng.randint(0, 256, size=(5, 5), dtype=np.uint8)
+    write_pngs(tmp_path / "mixed", [gray, rng.randint(0, 256, (5, 5, 3), dtype=np.uint8),
+                                    rng.randint(0, 256, (9, 7, 3), dtype=np.uint8),
+                                    rng.randint(0, 256, (5, 5, 3), dtype=np.uint8)],
+               ["a", "a", "b", "b"], ["g", "c", "d", "e"])
+    data = load_user_data(str(tmp_path / "mixed"), None, image_size=5, test_fraction=0.5,
+                          split_seed=1, say=lambda msg: None)  # seed 1: a/g.png trains
+    assert data.shape == (3, 5, 5)
+    everything = dict(zip(data.paths, data.train_x))
+    expected = np.asarray(Image.fromarray(gray).convert("RGB")).transpose(2, 0, 1)
+    assert np.array_equal(everything["a/g.png"].numpy(), expected)
+    assert len(data.train_y) == 2 and len(data.test_y) == 2
+
+
 def bad_inputs(tmp_path):
     """(name, argv, words the error must name) for the refusals."""
     rng = np.random.RandomState(0)

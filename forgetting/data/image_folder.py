@@ -152,43 +152,45 @@ def _open(path):
                          "remove it") from None
 
 
-def decode(listing, image_size):
-    """uint8 (N, C, H, W) of every listed file: grayscale stays one channel when all files
-    are grayscale, else RGB; resized to ``image_size`` square when given, else the files
-    must share one size (a one-line error names two that differ)."""
+def _pixels(path, image_size, sizes):
+    """One file as uint8 (H, W) for grayscale modes, else (H, W, 3) RGB; resized to
+    ``image_size`` square when given, else its size checked against the first file's
+    (``sizes``: [(size, path)] of the first)."""
     from PIL import Image
 
-    full = [os.path.join(listing.root, path) for path in listing.paths]
-    modes, first_size = set(), None
-    for path in full:  # headers only: Pillow decodes lazily
-        with _open(path) as image:
-            modes.add(image.mode)
-            if image_size is None:
-                if first_size is None:
-                    first_size = (image.size, path)
-                elif image.size != first_size[0]:
-                    (w0, h0), path0 = first_size
-                    w1, h1 = image.size
-                    raise UsageError(f"images differ in size ({path0} is {w0}x{h0}, {path} is "
-                                     f"{w1}x{h1}); give --image_size N to resize them all to N x N")
-    gray = modes <= set(GRAYSCALE_MODES)
-    if image_size is None:
-        width, height = first_size[0]
-    else:
-        width = height = image_size
-    channels = 1 if gray else 3
-    out = np.empty((len(full), height, width, channels), dtype=np.uint8)
-    for index, path in enumerate(full):
-        with _open(path) as image:
-            try:
-                image = image.convert("L" if gray else "RGB")
-                if image.size != (width, height):
-                    image = image.resize((width, height), Image.BILINEAR)
-                out[index] = np.asarray(image).reshape(height, width, channels)
-            except Exception as err:
-                raise UsageError(f"{path} could not be decoded ({type(err).__name__}: {err}); "
-                                 "fix or remove it") from None
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    with _open(path) as image:
+        if image_size is None:
+            if not sizes:
+                sizes.append((image.size, path))
+            elif image.size != sizes[0][0]:
+                (w0, h0), path0 = sizes[0]
+                w1, h1 = image.size
+                raise UsageError(f"images differ in size ({path0} is {w0}x{h0}, {path} is "
+                                 f"{w1}x{h1}); give --image_size N to resize them all to N x N")
+        try:
+            image = image.convert("L" if image.mode in GRAYSCALE_MODES else "RGB")
+            if image_size is not None and image.size != (image_size, image_size):
+                image = image.resize((image_size, image_size), Image.BILINEAR)
+            return np.asarray(image)
+        except Exception as err:  # a truncated or damaged file: Pillow's many kinds
+            raise UsageError(f"{path} could not be decoded ({type(err).__name__}: {err}); "
+                             "fix or remove it") from None
+
+
+def decode(listing, image_size):
+    """uint8 (N, C, H, W) of every listed file, in one pass: grayscale stays one channel when
+    all files are grayscale, else every file is RGB (a grayscale one repeated over the three
+    channels, as Pillow's conversion does); resized to ``image_size`` square when given,
+    else the files must share one size (a one-line error names two that differ)."""
+    sizes = []
+    decoded = [_pixels(os.path.join(listing.root, path), image_size, sizes)
+               for path in listing.paths]
+    if all(pixels.ndim == 2 for pixels in decoded):
+        return np.stack(decoded)[:, None]
+    out = np.empty((len(decoded), 3, *decoded[0].shape[:2]), dtype=np.uint8)
+    for index, pixels in enumerate(decoded):
+        out[index] = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    return out
 
 
 def load_images(listing, image_size, cache_dir, say):
