@@ -2,7 +2,8 @@
 
 - the bundled digits as a .npz train to run_mnist.py's stats pickle, byte for byte; as a
   PNG folder they decode to the same pixels and labels, id by id through the saved listing;
-- feature vectors (scikit-learn's bundled breast-cancer data) train an MLP, are sorted by
+- feature vectors (scikit-learn's bundled breast-cancer data) train an MLP, are scored by
+  score_examples.py el2n from the weights file alone, sorted by
   order_examples_by_forgetting.py, and a removal run trains on the kept examples;
 - the decoded-image cache is read by a second run and invalidated by a touched file;
 - bad input is one error line, exit status 2.
@@ -14,12 +15,15 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 import order_examples_by_forgetting
 import run_images
 import run_mnist
+import score_examples
 from forgetting.data.datasets import load_mnist_5k
 from forgetting.data.user_data import load_user_data
+from models import MLP
 from helpers import assert_one_line_error, call_main, load_pickle, snapshot
 
 EXACT = ["--mean", "0.1307", "--std", "0.3081"]
@@ -120,9 +124,23 @@ def test_feature_vectors_train_sort_and_remove(tmp_path):
     npz = save_npz(tmp_path / "cancer.npz", x[:400], y[:400], x[400:], y[400:])
     out_dir = tmp_path / "runs"
     common = ["--npz", npz, "--model", "mlp", "--epochs", "3", "--output_dir", out_dir]
-    run(run_images.main, common)
+    run(run_images.main, [*common, "--save_weights_at", "3"])
     stats = load_pickle(only(out_dir, "__stats_dict.pkl"))
     assert sorted(k for k in stats if k not in ("train", "test")) == list(range(400))
+    # score_examples.py el2n rebuilds the model and the vectors from the weights file alone
+    run(score_examples.main, ["--score", "el2n", "--weights_epoch", "3", "--input_dir", out_dir,
+                              "--output_dir", tmp_path / "scores", "--output_name", "el2n",
+                              "--device", "cpu"], training=False)
+    scored = load_pickle(tmp_path / "scores" / "el2n.pkl")
+    weights = torch.load(only(out_dir, "__weights_epoch_3.pt"), weights_only=True)
+    model = MLP(30, 2)
+    model.load_state_dict(weights["state_dict"])
+    inputs = (x[:400] - x[:400].mean(0)) / x[:400].std(0)      # the training split's own
+    with torch.no_grad():
+        probabilities = torch.softmax(model(torch.tensor(inputs, dtype=torch.float32)), 1).numpy()
+    expected = np.linalg.norm(probabilities - np.eye(2)[y[:400]], axis=1)
+    assert np.allclose(np.asarray(scored["el2n"]), expected[np.asarray(scored["indices"])],
+                       atol=1e-5)
     run(order_examples_by_forgetting.main,
         ["--input_dir", out_dir, "--output_dir", tmp_path / "sorted", "--output_name", "cancer",
          "--epochs", "3"], training=False)
