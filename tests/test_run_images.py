@@ -22,7 +22,7 @@ import run_images
 import run_mnist
 import score_examples
 from forgetting.data.datasets import load_mnist_5k
-from forgetting.data.user_data import load_user_data
+from forgetting.data.user_data import load_user_data, normalisation
 from models import MLP
 from helpers import assert_one_line_error, call_main, load_pickle, snapshot
 
@@ -191,6 +191,25 @@ def test_mixed_grayscale_and_colour_files_become_rgb(tmp_path):
     expected = np.asarray(Image.fromarray(gray).convert("RGB")).transpose(2, 0, 1)
     assert np.array_equal(everything["a/g.png"].numpy(), expected)
     assert len(data.train_y) == 2 and len(data.test_y) == 2
+
+
+def test_normalisation_is_the_training_splits_own(tmp_path):
+    """Per channel in pixel/255 (from histograms) against numpy over the float pixels; per
+    feature for vectors, a constant feature divided by 1; --mean/--std as given."""
+    rng = np.random.RandomState(2)
+    images = rng.randint(0, 256, size=(30, 7, 6, 3), dtype=np.uint8)
+    npz = save_npz(tmp_path / "imgs.npz", images, np.arange(30) % 3, images[:3], np.arange(3))
+    mean, std = normalisation(load_user_data(None, npz))
+    pixels = images.astype(np.float64) / 255
+    assert np.allclose(mean, pixels.mean((0, 1, 2)), atol=1e-12)
+    assert np.allclose(std, pixels.std((0, 1, 2)), atol=1e-12)
+    vectors = np.c_[rng.normal(5, 2, size=(40, 2)), np.full(40, 3.0)]
+    npz = save_npz(tmp_path / "vecs.npz", vectors, np.arange(40) % 2, vectors[:2], np.arange(2))
+    data = load_user_data(None, npz)
+    mean, std = normalisation(data)
+    assert np.allclose(mean, vectors.mean(0), atol=1e-6)
+    assert np.allclose(std, [*vectors[:, :2].std(0), 1.0], atol=1e-6)
+    assert normalisation(data, [0.5], [2.0, 3.0, 4.0]) == ((0.5, 0.5, 0.5), (2.0, 3.0, 4.0))
 
 
 def bad_inputs(tmp_path):
