@@ -135,16 +135,16 @@ def load_folder(root, image_size, test_fraction, split_seed, cache_dir, say):
                          "--test_fraction that leaves some")
     cache_dir = cache_dir or os.path.join(root, CACHE_DIR_NAME)
     images = torch.from_numpy(load_images(listing, image_size, cache_dir, say))
-    labels = torch.as_tensor([classes.index(c) for c in listing.classes], dtype=torch.int64)
-    train, test = ~listing.is_test, listing.is_test
+    index = {name: label for label, name in enumerate(classes)}
+    labels = torch.as_tensor([index[c] for c in listing.classes], dtype=torch.int64)
+    train, test = torch.from_numpy(~listing.is_test), torch.from_numpy(listing.is_test)
     train_paths = [p for p, t in zip(listing.paths, listing.is_test.tolist()) if not t]
     source = {"kind": "folder", "path": os.path.abspath(root), "image_size": image_size,
               "split": ("train/test folders" if train_paths[0].startswith("train/")
                         else {"test_fraction": test_fraction, "split_seed": split_seed}),
               "cache_dir": os.path.abspath(cache_dir)}
-    mask = torch.from_numpy
-    return UserData(images[mask(train)], labels[mask(train)], images[mask(test)],
-                    labels[mask(test)], classes, train_paths, source_name(root), source)
+    return UserData(images[train], labels[train], images[test], labels[test], classes,
+                    train_paths, source_name(root), source)
 
 
 def load_user_data(data_dir, npz, image_size=None, test_fraction=0.2, split_seed=0,
