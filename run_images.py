@@ -61,7 +61,8 @@ def build_parser():
                              "DIR/.forgetting_cache)")
     source.add_argument("--mean", type=float, nargs="+", default=None,
                         help="normalisation mean: one value, or one per channel (images, in "
-                             "pixel/255) or per feature (vectors) (default: the training set's own)")
+                             "pixel/255) or per feature (vectors) (default: the training set's "
+                             "own)")
     source.add_argument("--std", type=float, nargs="+", default=None,
                         help="normalisation std, as --mean (default: the training set's own)")
     parser.add_argument("--model", default="resnet18",
@@ -172,8 +173,9 @@ def main(argv=None):
             generator = torch.Generator(device=device)
             generator.manual_seed(args.seed)
         if data.is_images:
-            prepare_train = train_transform(mean, std, device, args.data_augmentation, args.cutout,
-                                            args.n_holes, args.length, generator, args.channels_last)
+            prepare_train = train_transform(mean, std, device, args.data_augmentation,
+                                            args.cutout, args.n_holes, args.length, generator,
+                                            args.channels_last)
             prepare_test = eval_transform(mean, std, device, args.channels_last)
         else:
             prepare_train = prepare_test = vector_normaliser(mean, std, device)

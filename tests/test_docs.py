@@ -114,9 +114,10 @@ def test_file_name_order_is_the_documented_one(script):
     positions = {flag[2:]: ORDINALS[cell] for flag, (_, cell) in docs.items() if cell in ORDINALS}
     order = {**SCRIPT_FNAME_FLAGS, "run_images.py": IMAGES_FNAME_FLAGS}[f"{script}.py"]
     expected = {flag: index + 1 for index, flag in enumerate(order)}
-    if script == "run_images":  # its dataset is the source's name: --data_dir or --npz, "1st, as ..."
+    if script == "run_images":  # dataset: the source's name (--data_dir or --npz, "1st, as ...")
         del expected["dataset"]
-        appended = {flag[2:] for flag, (_, cell) in docs.items() if cell and cell.startswith("appended")}
+        appended = {flag[2:] for flag, (_, cell) in docs.items()
+                    if cell and cell.startswith("appended")}
         assert appended - {"sampling", *SAMPLING_DEFAULTS} == set(IMAGES_APPENDED_FLAGS)
     assert positions == expected
 

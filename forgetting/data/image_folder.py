@@ -67,6 +67,9 @@ def _class_files(folder):
         relative = os.path.relpath(parent, folder)
         for name in files:
             if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
+                if "\t" in name or "\n" in name or "\r" in name:  # the listing is tab-separated lines
+                    raise UsageError(f"{os.path.join(parent, name)!r} has a tab or line break in "
+                                     "its name; rename it")
                 found.append(name if relative == "." else f"{relative.replace(os.sep, '/')}/{name}")
     return sorted(found)
 
@@ -105,7 +108,8 @@ def list_folder(root, test_fraction, split_seed):
         for name, paths in per_class.items():
             if not paths:
                 where = os.path.join(root, split, name)
-                raise UsageError(f"class folder {where} has no images ({', '.join(IMAGE_EXTENSIONS)}); "
+                raise UsageError(f"class folder {where} has no images "
+                                 f"({', '.join(IMAGE_EXTENSIONS)}); "
                                  "add images or remove the folder")
     if has_splits:
         class_names = sorted(splits["train"])
@@ -212,7 +216,8 @@ def load_images(listing, image_size, cache_dir, say):
         with atomic.atomic_open(path, "wb") as handle:
             np.save(handle, images, allow_pickle=False)
         for name in os.listdir(cache_dir):  # older versions of this data
-            if name.startswith("images_") and name.endswith(".npy") and name != os.path.basename(path):
+            older = name != os.path.basename(path)
+            if older and name.startswith("images_") and name.endswith(".npy"):
                 os.remove(os.path.join(cache_dir, name))
         say(f"decoded {len(images)} images; cached them in {path}")
     except OSError as err:  # a read-only data folder still trains, without a cache

@@ -25,7 +25,7 @@ STATS_LOG_SUFFIX = "__resume_stats.bin"
 RESUME_STATE_SUFFIX = "__resume_state.pt"
 RECORD_SUFFIX = "__run.json"                    # the run record (forgetting/files/run_record.py)
 TASK_TABLE_SUFFIX = "__tasks.csv"               # run_continual.py: accuracy per task per epoch
-EXAMPLES_SUFFIX = "__examples.tsv"              # run_images.py: id, label, class, path of each example
+EXAMPLES_SUFFIX = "__examples.tsv"              # run_images.py: id, label, class, path
 TASK_NAMES = "AB"                               # run_continual.py's tasks, in training-set order
 # A rerun without --resume moves the earlier run's files to <output_dir>/replaced/<save_fname>/<time>/
 REPLACED_DIR = "replaced"
