@@ -26,6 +26,7 @@ from forgetting.files.naming import (IMAGES_APPENDED_FLAGS, IMAGES_FNAME_FLAGS, 
 from forgetting.files.outdir import make_output_dir
 from forgetting.files.replaced import make_room
 from forgetting.files.run_lock import hold_run_lock
+from forgetting.files.run_record import read_record
 from forgetting.files.side_text import write_text_once
 from forgetting.files.weights import run_description
 from forgetting.training.loop import TrainingJob, flag_fields, run_job
@@ -128,6 +129,20 @@ def check_fits_data(args, data):
                          "vectors: drop it")
 
 
+def check_same_data(record_path, data):
+    """Refuse to resume a run whose record lists other examples (files or labels added,
+    removed or renamed since it started: its ids would name other examples)."""
+    try:
+        recorded = (read_record(record_path) or {}).get("data") or {}
+    except ValueError:
+        return  # an unreadable record: the saver says so and rewrites it
+    before = recorded.get("listing_sha256")
+    if before is not None and before != data.source["listing_sha256"]:
+        raise UsageError(f"the data at {data.source['path']} list other examples than when the "
+                         f"run in {record_path} started (files or labels changed); resume with "
+                         "the data it trained on, or start over without --resume")
+
+
 @exit_on_usage_error
 def main(argv=None):
     args = parse_args(argv)
@@ -158,6 +173,8 @@ def main(argv=None):
                                                           train_ids, say)
     make_output_dir(args.output_dir)
     with hold_run_lock(args.output_dir, fname):  # before any file of the run is written
+        if args.resume:
+            check_same_data(paths.record, data)
         make_room(paths, args.output_dir, fname, args.resume, say)
         write_text_once(paths.examples, data.examples_tsv())
         if changed_labels is not None:

@@ -193,6 +193,24 @@ def test_mixed_grayscale_and_colour_files_become_rgb(tmp_path):
     assert len(data.train_y) == 2 and len(data.test_y) == 2
 
 
+@pytest.mark.slow
+def test_resume_refuses_a_folder_whose_files_changed(tmp_path):
+    """--resume continues a run on the same files; after a file was added, the ids would
+    name other examples: refused in one line, the run's files untouched."""
+    rng = np.random.RandomState(4)
+    write_pngs(tmp_path / "pets", rng.randint(0, 256, (12, 8, 8, 3), dtype=np.uint8),
+               ["cat", "dog"] * 6, [f"p{i:02d}" for i in range(12)])
+    argv = ["--data_dir", tmp_path / "pets", "--model", "mlp", "--output_dir", tmp_path / "out"]
+    run(run_images.main, [*argv, "--epochs", "1"])
+    assert "epoch 2/2" in run(run_images.main, [*argv, "--epochs", "2", "--resume"])
+    write_pngs(tmp_path / "pets", rng.randint(0, 256, (1, 8, 8, 3), dtype=np.uint8), ["cat"],
+               ["p00a"])
+    before = snapshot(tmp_path / "out")
+    code, out, err = call_main(run_images.main, [*argv, "--epochs", "3", "--resume"])
+    assert_one_line_error(code, err, "list other examples", "without --resume", out=out)
+    assert snapshot(tmp_path / "out") == before
+
+
 def test_normalisation_is_the_training_splits_own(tmp_path):
     """Per channel in pixel/255 (from histograms) against numpy over the float pixels; per
     feature for vectors, a constant feature divided by 1; --mean/--std as given."""
