@@ -107,7 +107,7 @@ def parse_args(argv=None):
 
 
 def check_source_flags(args):
-    """Refuse data-source flags that cannot work, before any data is read."""
+    """Refuse data-source and model flags that cannot work, before any data is read."""
     if (args.data_dir is None) == (args.npz is None):
         raise UsageError("give exactly one of --data_dir (an image folder) and --npz (a .npz "
                          "file)")
@@ -115,6 +115,9 @@ def check_source_flags(args):
         raise UsageError(f"--image_size is {args.image_size}; it must be at least 1")
     if not 0 <= args.test_fraction < 1:
         raise UsageError(f"--test_fraction is {args.test_fraction}; it must be in [0, 1)")
+    if args.no_dropout and args.model != "mnist_net":
+        raise UsageError(f"--no_dropout removes the dropout of mnist_net only, not of --model "
+                         f"{args.model}: drop --no_dropout")
 
 
 def check_fits_data(args, data):

@@ -251,6 +251,8 @@ def bad_inputs(tmp_path):
          ["--model resnet7"]),
         ("unknown torchvision model", ["--npz", tmp_path / "vectors.npz", "--model",
                                        "torchvision:nonet"], ["nonet"]),
+        ("--no_dropout without mnist_net", ["--npz", tmp_path / "vectors.npz", "--model", "mlp",
+                                             "--no_dropout"], ["--no_dropout", "mlp"]),
         ("shape the model cannot take", ["--npz", tmp_path / "vectors.npz", "--model",
                                          "mnist_net"], ["1 x 28 x 28"]),
     ]
