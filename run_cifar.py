@@ -10,19 +10,20 @@ run_cifar.py, see docs/files.md), plus the run's resume files.
 import torch
 import torch.nn.functional as F
 
-from forgetting.cli import (add_common_flags, add_noise_flags, check_common_flags,
-                            check_noise_flags, pick_device, seed_everything, set_threads)
+from forgetting.cli import (add_common_flags, add_image_flags, add_speed_flags,
+                            check_common_flags, check_image_flags, pick_device, seed_everything,
+                            set_threads)
 from forgetting.data.datasets import CIFAR_DATASETS, load_cifar
 from forgetting.data.noisy_set import noisy_training_set
 from forgetting.data.selection import say_kept_per_class, select_train_ids
 from forgetting.data.transforms import eval_transform, train_transform
-from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.files.changed_labels import write_changed_labels
+from forgetting.errors import ArgumentParser, exit_on_usage_error
 from forgetting.files.naming import CIFAR_FNAME_FLAGS, RunPaths, check_name_fits, save_fname
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
 from forgetting.files.replaced import make_room
 from forgetting.files.run_lock import hold_run_lock
+from forgetting.files.side_text import write_text_once
 from forgetting.training.loop import TrainingJob, flag_fields, run_job
 from forgetting.training.optim import OPTIMIZERS, make_optimizer
 from models import CIFAR_MODELS, build_cifar_model
@@ -46,32 +47,13 @@ def build_parser():
     parser.add_argument("--learning_rate", type=float, default=0.1,
                         help="SGD learning rate, x0.2 from epochs 61, 121 and 161 (default: 0.1); "
                              "ignored by --optimizer adam")
-    parser.add_argument("--data_augmentation", action="store_true", default=False,
-                        help="random crop of the 4-pixel zero-padded image and horizontal flip; "
-                             "in the file name")
-    parser.add_argument("--cutout", action="store_true", default=False,
-                        help="zero --n_holes boxes of side --length after normalising; in the "
-                             "file name")
-    parser.add_argument("--n_holes", type=int, default=1,
-                        help="number of cutout holes per image (default: 1)")
-    parser.add_argument("--length", type=int, default=16,
-                        help="side of each cutout hole in pixels (default: 16)")
-    parser.add_argument("--remove_subsample", type=int, default=0,
-                        help="train on the --keep_lowest_n lowest sorted ids minus this many drawn "
-                             "at random, plus every id after them (needs --sorting_file) "
-                             "(default: 0); in the file name")
-    add_noise_flags(parser, "in the file name")
+    add_image_flags(parser)
     parser.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS,
                         help="sgd (Nesterov momentum 0.9, weight decay 5e-4, scheduled) or adam "
                              "(lr 0.001) (default: sgd)")
     parser.add_argument("--input_dir", default="cifar10_results/",
                         help="where --sorting_file lives (default: cifar10_results/)")
-    parser.add_argument("--amp", action="store_true",
-                        help="bfloat16 autocast for the forward passes (faster on recent GPUs; "
-                             "changes results, so off by default); not in the file name")
-    parser.add_argument("--channels_last", action="store_true",
-                        help="model and inputs in channels_last memory format (often faster on "
-                             "GPUs); not in the file name")
+    add_speed_flags(parser)
     add_common_flags(parser, ("--no-cuda", "--no_cuda"))
     return parser
 
@@ -80,19 +62,11 @@ def parse_args(argv=None):
     return build_parser().parse_args(argv)
 
 
-def check_cifar_flags(args):
-    """Refuse the CIFAR-only flags that cannot work, before any data is loaded."""
-    check_noise_flags(args)
-    for name in ("n_holes", "length"):
-        if getattr(args, name) < 0:
-            raise UsageError(f"--{name} is {getattr(args, name)}; it must be 0 or more")
-
-
 @exit_on_usage_error
 def main(argv=None):
     args = parse_args(argv)
     check_common_flags(args)
-    check_cifar_flags(args)
+    check_image_flags(args)
     device = pick_device(args)
     set_threads(args, device)
 
@@ -105,13 +79,13 @@ def main(argv=None):
     fname = save_fname(args, CIFAR_FNAME_FLAGS)
     check_name_fits(args.output_dir, fname)
     paths = RunPaths.for_run(args.output_dir, fname, checkpoint_subdir=args.dataset)
+    say = lambda msg: print(msg, flush=True)  # noqa: E731
     noisy = noisy_training_set(args, data, train_ids)
     make_output_dir(args.output_dir)  # only now: the noise can still refuse the input
-    say = lambda msg: print(msg, flush=True)  # noqa: E731
     with hold_run_lock(args.output_dir, fname):  # before any file of the run is written
         make_room(paths, args.output_dir, fname, args.resume, say)
         if noisy.changed_labels is not None:
-            write_changed_labels(paths.changed_labels, noisy.changed_labels)
+            write_text_once(paths.changed_labels, noisy.changed_labels)
 
         model = build_cifar_model(args.model, data.num_classes).to(device)
         if args.channels_last:

@@ -17,13 +17,14 @@ from forgetting.data.noisy_set import noisy_training_set
 from forgetting.data.selection import say_kept_per_class, select_train_ids
 from forgetting.data.transforms import normaliser
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
-from forgetting.files.changed_labels import write_changed_labels
 from forgetting.files.naming import MNIST_FNAME_FLAGS, RunPaths, check_name_fits, save_fname
 from forgetting.files.weights import run_description
 from forgetting.files.outdir import make_output_dir
 from forgetting.files.replaced import make_room
 from forgetting.files.run_lock import hold_run_lock
+from forgetting.files.side_text import write_text_once
 from forgetting.training.loop import TrainingJob, flag_fields, run_job
+from forgetting.training.optim import recipe_optimizer
 from models import MLP, MnistNet
 
 # --model: the network and its constructor options (what a weights file records). mlp is the
@@ -98,7 +99,7 @@ def main(argv=None):
     noisy = noisy_training_set(args, data, train_ids)
     model, model_name, model_options = build_model(args)
     model = model.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+    optimizer, _ = recipe_optimizer("mnist", "sgd", model.parameters(), args.lr, args.momentum)
     print(f"{args.dataset}: training on {len(train_ids)} of {len(data.train_y)} examples on {device}; "
           f"writing {fname}__stats_dict.pkl to {args.output_dir}", flush=True)
     make_output_dir(args.output_dir)  # only now: the noise can still refuse the input
@@ -107,7 +108,7 @@ def main(argv=None):
     with hold_run_lock(args.output_dir, fname):  # before any file of the run is written
         make_room(paths, args.output_dir, fname, args.resume, say)
         if noisy.changed_labels is not None:
-            write_changed_labels(paths.changed_labels, noisy.changed_labels)
+            write_text_once(paths.changed_labels, noisy.changed_labels)
         normalise = normaliser(data.mean, data.std, device)
         described = None
         if args.save_weights_at:  # what score_examples.py needs to rebuild this run's training set

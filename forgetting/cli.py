@@ -12,13 +12,15 @@ from forgetting.files.naming import SAMPLING_DEFAULTS, SAMPLING_OPTIONS
 from forgetting.files.outdir import check_output_dir
 
 
-def add_common_flags(parser, no_cuda_flags, cpu_threads=None, removal_and_sampling=True):
+def add_common_flags(parser, no_cuda_flags, cpu_threads=None, removal_and_sampling=True,
+                     data_dir=True):
     """The flags the training scripts have: output, input, data location and the new ones.
 
     ``cpu_threads``: the script's --threads default on the CPU (None: PyTorch's choice);
     ``set_threads`` applies it. ``removal_and_sampling=False`` leaves out --remove_n,
     --keep_lowest_n and the --sampling flags (run_continual.py, whose tasks decide what
-    trains); --sorting_file stays.
+    trains); --sorting_file stays. ``data_dir=False`` leaves out --data_dir (run_images.py
+    defines its own: the user's image folder).
     """
     parser.add_argument("--seed", type=int, default=1, metavar="S",
                         help="random seed (default: 1); in the file name")
@@ -39,8 +41,10 @@ def add_common_flags(parser, no_cuda_flags, cpu_threads=None, removal_and_sampli
     parser.add_argument("--output_dir", required=True,
                         help="directory for the stats pickle, best_acc.txt and resume files "
                              "(created if missing)")
-    parser.add_argument("--data_dir", default="/tmp/data",
-                        help="where torchvision's datasets live or are downloaded (default: /tmp/data)")
+    if data_dir:
+        parser.add_argument("--data_dir", default="/tmp/data",
+                            help="where torchvision's datasets live or are downloaded (default: "
+                                 "/tmp/data)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run with these flags after its last finished epoch")
     parser.add_argument("--no_extend", action="store_true",
@@ -207,3 +211,42 @@ def seed_everything(seed):
     """``torch.manual_seed`` (all devices) and ``numpy.random.seed``, as the original."""
     torch.manual_seed(seed)
     np.random.seed(seed)
+
+
+def add_image_flags(parser):
+    """run_cifar.py's flags that shape the training images and labels (run_images.py has them
+    too): augmentation, cutout, --remove_subsample and the noise flags."""
+    parser.add_argument("--data_augmentation", action="store_true", default=False,
+                        help="random crop of the 4-pixel zero-padded image and horizontal flip; "
+                             "in the file name")
+    parser.add_argument("--cutout", action="store_true", default=False,
+                        help="zero --n_holes boxes of side --length after normalising; in the "
+                             "file name")
+    parser.add_argument("--n_holes", type=int, default=1,
+                        help="number of cutout holes per image (default: 1)")
+    parser.add_argument("--length", type=int, default=16,
+                        help="side of each cutout hole in pixels (default: 16)")
+    parser.add_argument("--remove_subsample", type=int, default=0,
+                        help="train on the --keep_lowest_n lowest sorted ids minus this many drawn "
+                             "at random, plus every id after them (needs --sorting_file) "
+                             "(default: 0); in the file name")
+    add_noise_flags(parser, "in the file name")
+
+
+def add_speed_flags(parser):
+    """--amp and --channels_last (run_cifar.py, run_images.py): GPU speed-ups."""
+    parser.add_argument("--amp", action="store_true",
+                        help="bfloat16 autocast for the forward passes (faster on recent GPUs; "
+                             "changes results, so off by default); not in the file name")
+    parser.add_argument("--channels_last", action="store_true",
+                        help="model and inputs in channels_last memory format (often faster on "
+                             "GPUs); not in the file name")
+
+
+def check_image_flags(args):
+    """Refuse the values of ``add_image_flags``' flags that cannot work, before any data is
+    loaded."""
+    check_noise_flags(args)
+    for name in ("n_holes", "length"):
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name} is {getattr(args, name)}; it must be 0 or more")

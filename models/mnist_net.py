@@ -13,11 +13,12 @@ class MnistNet(nn.Module):
     flatten 320, fc 50, relu, [dropout p=0.5], fc 10, log_softmax.
 
     ``dropout=False`` (``--no_dropout``) removes both dropouts entirely, so train and eval
-    mode compute the same function. The attribute names (conv1, conv2, fc1, fc2) match the
+    mode compute the same function. ``num_classes`` (run_images.py) is the width of fc2: 10
+    for MNIST. The attribute names (conv1, conv2, fc1, fc2) match the
     original's state_dict keys; neither dropout has parameters.
     """
 
-    def __init__(self, dropout: bool = True):
+    def __init__(self, dropout: bool = True, num_classes: int = 10):
         super().__init__()
         self.dropout = dropout
         self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
@@ -25,7 +26,7 @@ class MnistNet(nn.Module):
         self.conv2_drop = nn.Dropout2d() if dropout else nn.Identity()
         self.fc1 = nn.Linear(320, 50)
         self.fc_drop = nn.Dropout(p=0.5) if dropout else nn.Identity()
-        self.fc2 = nn.Linear(50, 10)
+        self.fc2 = nn.Linear(50, int(num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(F.max_pool2d(self.conv1(x), 2))                   # (B, 10, 12, 12)

@@ -9,11 +9,12 @@ import re
 import pytest
 
 from forgetting.errors import ArgumentParser
-from forgetting.files.naming import SCRIPT_FNAME_FLAGS
+from forgetting.files.naming import (IMAGES_APPENDED_FLAGS, IMAGES_FNAME_FLAGS,
+                                     SAMPLING_DEFAULTS, SCRIPT_FNAME_FLAGS)
 
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
-TRAINING = ("run_mnist", "run_cifar", "run_continual")
-SAMPLED = ("run_mnist", "run_cifar")   # the training scripts with --sampling
+TRAINING = ("run_mnist", "run_cifar", "run_continual", "run_images")
+SAMPLED = ("run_mnist", "run_cifar", "run_images")   # the training scripts with --sampling
 READING = ("order_examples_by_forgetting", "score_examples", "sweep", "collect_results",
            "plot_figures")
 ORDINALS = {f"{n}{'st' if n == 1 else 'nd' if n == 2 else 'rd' if n == 3 else 'th'}": n
@@ -111,8 +112,14 @@ def test_every_flag_is_documented_with_its_default(script, monkeypatch):
 def test_file_name_order_is_the_documented_one(script):
     docs = documented(script)
     positions = {flag[2:]: ORDINALS[cell] for flag, (_, cell) in docs.items() if cell in ORDINALS}
-    order = SCRIPT_FNAME_FLAGS[f"{script}.py"]
-    assert positions == {flag: index + 1 for index, flag in enumerate(order)}
+    order = {**SCRIPT_FNAME_FLAGS, "run_images.py": IMAGES_FNAME_FLAGS}[f"{script}.py"]
+    expected = {flag: index + 1 for index, flag in enumerate(order)}
+    if script == "run_images":  # dataset: the source's name (--data_dir or --npz, "1st, as ...")
+        del expected["dataset"]
+        appended = {flag[2:] for flag, (_, cell) in docs.items()
+                    if cell and cell.startswith("appended")}
+        assert appended - {"sampling", *SAMPLING_DEFAULTS} == set(IMAGES_APPENDED_FLAGS)
+    assert positions == expected
 
 
 def slug(heading):

@@ -25,6 +25,7 @@ STATS_LOG_SUFFIX = "__resume_stats.bin"
 RESUME_STATE_SUFFIX = "__resume_state.pt"
 RECORD_SUFFIX = "__run.json"                    # the run record (forgetting/files/run_record.py)
 TASK_TABLE_SUFFIX = "__tasks.csv"               # run_continual.py: accuracy per task per epoch
+EXAMPLES_SUFFIX = "__examples.tsv"              # run_images.py: id, label, class, path
 TASK_NAMES = "AB"                               # run_continual.py's tasks, in training-set order
 # A rerun without --resume moves the earlier run's files to <output_dir>/replaced/<save_fname>/<time>/
 REPLACED_DIR = "replaced"
@@ -46,6 +47,15 @@ CIFAR_FNAME_FLAGS = (
     "keep_lowest_n", "remove_subsample", "noise_percent_labels", "noise_percent_pixels",
     "noise_std_pixels",
 )
+# run_images.py (docs/flags.md#run_imagespy): ``dataset`` is the data source's name (the folder's
+# or the .npz file's, forgetting/data/user_data.py source_name), set by the script; the flags of
+# IMAGES_APPENDED_FLAGS follow, each only when it differs from its default (given here).
+IMAGES_FNAME_FLAGS = ("dataset", "model", "seed", "sorting_file", "remove_n", "keep_lowest_n")
+IMAGES_APPENDED_FLAGS = {
+    "recipe": "cifar", "no_dropout": False, "image_size": None, "test_fraction": 0.2,
+    "split_seed": 0, "data_augmentation": False, "cutout": False, "remove_subsample": 0,
+    "noise_percent_labels": 0, "noise_percent_pixels": 0, "noise_std_pixels": 0,
+}
 # run_continual.py (docs/flags.md): what defines a continual experiment. The model and the
 # optimiser settings are not in it (as run_cifar.py's --model): the run record holds them.
 CONTINUAL_FNAME_FLAGS = ("dataset", "split", "tasks", "task_size", "epochs_per_task", "seed",
@@ -59,7 +69,7 @@ FNAME_FLAG_TYPES = {
     "dataset": str, "no_dropout": bool, "data_augmentation": bool, "cutout": bool, "seed": int,
     "sorting_file": str, "remove_n": int, "keep_lowest_n": int, "remove_subsample": int,
     "noise_percent_labels": int, "noise_percent_pixels": int, "noise_std_pixels": float,
-    "split": str, "tasks": str, "task_size": int, "epochs_per_task": int,
+    "split": str, "tasks": str, "task_size": int, "epochs_per_task": int, "model": str,
 }
 
 
@@ -79,14 +89,16 @@ SAMPLING_OPTIONS = {
 SAMPLING_DEFAULTS = {"transient_epochs": 1, "drop_percent": 10.0, "readd_percent": 1.0,
                      "prune_ratio": 0.5, "anneal": 0.125}
 # A script's appended flags, keyed by its file-name flags (what save_fname is given).
-APPENDED_FNAME_FLAGS = {MNIST_FNAME_FLAGS: MNIST_APPENDED_FLAGS}
+APPENDED_FNAME_FLAGS = {MNIST_FNAME_FLAGS: MNIST_APPENDED_FLAGS,
+                        IMAGES_FNAME_FLAGS: IMAGES_APPENDED_FLAGS}
 # The parsed type of each flag that enters a file name only when set: the appended ones, and
 # --sampling and its options (OPTIONAL_FLAG_TYPES: the results table's typed columns after the
 # file-name flags; the noise flags are file-name flags of run_cifar.py, typed there).
 APPENDED_FLAG_TYPES = {"model": str, "noise_percent_labels": int, "noise_percent_pixels": int,
                        "noise_std_pixels": float}
 OPTIONAL_FLAG_TYPES = {"sampling": str, "transient_epochs": int, "drop_percent": float,
-                       "readd_percent": float, "prune_ratio": float, "anneal": float}
+                       "readd_percent": float, "prune_ratio": float, "anneal": float,
+                       "recipe": str, "image_size": int, "test_fraction": float, "split_seed": int}
 # The longest name a run writes is its save_fname plus this many characters: the temporary
 # file ".<save_fname>__resume_stats.bin.XXXXXXXX.tmp" that atomic writes go through.
 LONGEST_NAME_EXTRA = len(".") + len("__resume_stats.bin") + len(".XXXXXXXX.tmp")
@@ -164,7 +176,8 @@ class RunPaths:
     own (forgetting/files/stats_log.py, forgetting/training/resume_state.py);
     ``checkpoint``: the best model (run_cifar.py only, else None); ``changed_labels``: the
     label-noise record (written only with --noise_percent_labels); ``record``: the run record;
-    ``task_table``: run_continual.py's per-task accuracies (else None).
+    ``task_table``: run_continual.py's per-task accuracies (else None); ``examples``:
+    run_images.py's listing of the example ids (else None).
     """
 
     stats: str
@@ -175,9 +188,10 @@ class RunPaths:
     record: str
     checkpoint: Optional[str] = None
     task_table: Optional[str] = None
+    examples: Optional[str] = None
 
     @classmethod
-    def for_run(cls, output_dir, fname, checkpoint_subdir=None, task_table=False):
+    def for_run(cls, output_dir, fname, checkpoint_subdir=None, task_table=False, examples=False):
         base = os.path.join(output_dir, fname)
         checkpoint = None
         if checkpoint_subdir is not None:
@@ -185,7 +199,8 @@ class RunPaths:
                                       fname + CHECKPOINT_SUFFIX)
         return cls(base + STATS_SUFFIX, base + BEST_ACC_SUFFIX, base + STATS_LOG_SUFFIX,
                    base + RESUME_STATE_SUFFIX, base + CHANGED_LABELS_SUFFIX, base + RECORD_SUFFIX,
-                   checkpoint, base + TASK_TABLE_SUFFIX if task_table else None)
+                   checkpoint, base + TASK_TABLE_SUFFIX if task_table else None,
+                   base + EXAMPLES_SUFFIX if examples else None)
 
     @classmethod
     def for_stats(cls, stats_path):
@@ -217,14 +232,17 @@ class RunPaths:
                       if name.startswith(base) and WEIGHTS_PATTERN.fullmatch(name[len(base):]))
 
     def written_by_training(self):
-        """The files the training loop replaces atomically (not changed_labels: written once
-        by the training script before training)."""
+        """The files the training loop replaces atomically (not ``written_once``)."""
         return [p for p in (self.stats, self.best_acc, self.stats_log, self.resume_state,
                             self.record, self.checkpoint, self.task_table) if p is not None]
 
     def all_files(self):
         """Every file of the run that may be on disk now (weights and changed labels included)."""
-        return self.written_by_training() + [self.changed_labels] + self.existing_weights()
+        return self.written_by_training() + self.written_once() + self.existing_weights()
+
+    def written_once(self):
+        """The files a script writes once before training: changed labels, the examples listing."""
+        return [p for p in (self.changed_labels, self.examples) if p is not None]
 
 
 def lock_path(output_dir, fname):
@@ -248,8 +266,9 @@ def has_fname_args(file_name, fname_args):
     return all(f"{arg}_{val}__" in file_name for arg, val in pairs)
 
 
-def _typed(flag, text):
-    kind = FNAME_FLAG_TYPES[flag]
+def typed_flag_value(flag, text):
+    """``text`` of a file name read as flag ``flag``'s parsed type; ValueError if it is not."""
+    kind = FNAME_FLAG_TYPES.get(flag) or APPENDED_FLAG_TYPES.get(flag) or OPTIONAL_FLAG_TYPES[flag]
     if kind is bool:
         if text not in ("True", "False"):
             raise ValueError(f"{flag} is {text!r}, not True or False")
@@ -267,7 +286,7 @@ def _parse_with(name, flags):
         # a value ends where the next flag begins (a sorting file's name may hold '_' and '__')
         end = rest.find(f"__{following}_") if following else rest.find("__")
         end = len(rest) if end < 0 else end
-        values[flag] = _typed(flag, rest[:end])
+        values[flag] = typed_flag_value(flag, rest[:end])
         rest = rest[end + 2:]
     return values, rest
 
@@ -276,8 +295,8 @@ def parse_save_fname(name):
     """The flags of a run from its file name: the inverse of ``save_fname``.
 
     ``name`` is a save_fname, or a file name of the run (its suffix is dropped). Returns
-    ``(values, extra)``: ``values`` maps each flag of run_mnist.py's, run_cifar.py's or
-    run_continual.py's file name to its typed value (FNAME_FLAG_TYPES), in file-name order; ``extra`` is the rest of
+    ``(values, extra)``: ``values`` maps each flag of run_mnist.py's, run_cifar.py's,
+    run_continual.py's or run_images.py's file name to its typed value (FNAME_FLAG_TYPES), in file-name order; ``extra`` is the rest of
     the name after the script's flags, the ``<flag>_<value>`` parts that new result-changing
     flags append (docs/flags.md#file-names), joined by ``__``, or ``''``. ValueError if the name is not
     a save_fname of either script.
@@ -288,7 +307,7 @@ def parse_save_fname(name):
             name = name[:-len(suffix)]
             break
     errors = []
-    for flags in (MNIST_FNAME_FLAGS, CIFAR_FNAME_FLAGS, CONTINUAL_FNAME_FLAGS):
+    for flags in (MNIST_FNAME_FLAGS, CIFAR_FNAME_FLAGS, CONTINUAL_FNAME_FLAGS, IMAGES_FNAME_FLAGS):
         try:
             return _parse_with(name, flags)
         except ValueError as err:

@@ -25,7 +25,7 @@ def set_aside(paths, output_dir, fname, say):
     """Move every file of the run ``fname`` now on disk (``paths``: its ``RunPaths``) to a new
     folder below ``<output_dir>/replaced/<fname>/``; say where in one line. Returns that
     folder, or None when the run had no files. Call it holding the run's lock."""
-    for path in paths.written_by_training() + [paths.changed_labels]:
+    for path in paths.written_by_training() + paths.written_once():
         atomic.remove_stale_temps(path)  # what a kill -9 left is no file of a run
     present = [p for p in paths.all_files() if os.path.lexists(p)]
     if not present:

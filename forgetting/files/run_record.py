@@ -50,6 +50,7 @@ FORMAT = 1
 NOT_RESULT_FLAGS = frozenset({
     "output_dir", "input_dir", "data_dir", "resume", "device", "no_cuda", "threads",
     "cpu_threads", "progress_every", "save_weights_at", "epochs", "no_extend",
+    "npz", "cache_dir",   # run_images.py: where its data are (the record's "data" says which)
 })
 PROJECT_VERSION = "0.2.0"
 

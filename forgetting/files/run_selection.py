@@ -23,9 +23,9 @@ from typing import Optional
 from forgetting.errors import UsageError
 from forgetting.files import run_record
 from forgetting.files.regular import require_regular_file
-from forgetting.files.naming import (APPENDED_FLAG_TYPES, FNAME_FLAG_TYPES, MNIST_APPENDED_FLAGS,
-                                     MNIST_FNAME_FLAGS, OPTIONAL_FLAG_TYPES, STATS_ENDING,
-                                     RunPaths, parse_save_fname)
+from forgetting.files.naming import (APPENDED_FLAG_TYPES, APPENDED_FNAME_FLAGS, FNAME_FLAG_TYPES,
+                                     IMAGES_APPENDED_FLAGS, OPTIONAL_FLAG_TYPES, STATS_ENDING,
+                                     RunPaths, parse_save_fname, typed_flag_value)
 
 # What a run without a record read for --epochs: the training scripts' default.
 DEFAULT_EPOCHS = 200
@@ -67,13 +67,12 @@ def flags_from_name(name):
     except ValueError:
         return {}
     defaults = {"sampling": "uniform"}
-    if tuple(flags) == MNIST_FNAME_FLAGS:
-        defaults.update(MNIST_APPENDED_FLAGS)
+    defaults.update(APPENDED_FNAME_FLAGS.get(tuple(flags), {}))
     for part in filter(None, extra.split("__")):
-        for flag, kind in {**APPENDED_FLAG_TYPES, **OPTIONAL_FLAG_TYPES}.items():
+        for flag in (*APPENDED_FLAG_TYPES, *OPTIONAL_FLAG_TYPES, *IMAGES_APPENDED_FLAGS):
             if part.startswith(flag + "_"):
                 try:
-                    flags[flag] = kind(part[len(flag) + 1:])
+                    flags[flag] = typed_flag_value(flag, part[len(flag) + 1:])
                 except ValueError:
                     pass
                 break

@@ -14,7 +14,9 @@ and the run's training set without the training script's flags:
      'pixel_noise_state': numpy's generator state right before the pixel noise was drawn
      ({'keys': int64 tensor of 624, 'pos', 'has_gauss', 'cached_gaussian'}; None without
      pixel noise), from which the noisy images are drawn again (files written before it lack
-     the key)}
+     the key),
+     'data_source': run_images.py's data (its run record's "data": kind, path, image_size,
+     split, mean, std, ...) or None for the datasets of the other scripts}
 
 torch is imported by the functions, not the module: files/ stays importable without it.
 """
@@ -28,7 +30,8 @@ RUN_KEYS = ("model", "model_options", "dataset", "permutation", "train_ids", "tr
 
 
 def run_description(model, model_options, dataset, train_ids, train_labels, permutation=None,
-                    label_noise_percent=0, pixel_noise=(0, 0), pixel_noise_state=None):
+                    label_noise_percent=0, pixel_noise=(0, 0), pixel_noise_state=None,
+                    data_source=None):
     """The run's part of every weights file (CPU tensors), built once by the training script.
     ``pixel_noise_state``: forgetting.data.noise.generator_state() taken before the pixel noise."""
     import numpy as np
@@ -49,6 +52,7 @@ def run_description(model, model_options, dataset, train_ids, train_labels, perm
         "label_noise_percent": int(label_noise_percent),
         "pixel_noise": (int(pixel_noise[0]), float(pixel_noise[1])),
         "pixel_noise_state": state,
+        "data_source": data_source,
     }
 
 

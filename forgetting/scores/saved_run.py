@@ -6,6 +6,8 @@ The training set is the weights file's ``train_ids`` (training order) with the l
 trained on (``train_labels``: label noise included), the images as the dataset loader gives
 them (the saved pixel permutation applied for permuted_mnist*) with the run's pixel noise drawn
 again from the saved generator state (``pixel_noise_state``), normalised, no augmentation.
+A run_images.py run (its ``data_source``) reloads its folder or .npz from the recorded path
+(the image cache makes that cheap), refused when the data's listing changed since the run.
 """
 import dataclasses
 
@@ -15,6 +17,7 @@ import torch
 from forgetting.data.datasets import CIFAR_DATASETS, MNIST_DATASETS, load_cifar, load_mnist_family
 from forgetting.data.noise import add_pixel_noise, generator_at
 from forgetting.data.transforms import normaliser
+from forgetting.data.user_data import load_user_data, vector_normaliser
 from forgetting.errors import UsageError
 from forgetting.files.weights import load_weights
 from models import build_model
@@ -49,6 +52,20 @@ class DatasetCache:
                 raise UsageError(f"unknown dataset {dataset!r} in a weights file")
         return self.loaded[key]
 
+    def get_user(self, source):
+        """run_images.py's data as its weights file's ``data_source`` describes it."""
+        split = source.get("split")
+        fraction, seed = (split["test_fraction"], split["split_seed"]) if isinstance(split, dict) \
+            else (0.2, 0)
+        key = (source["kind"], source["path"], source.get("image_size"), fraction, seed)
+        if key not in self.loaded:
+            folder = source["kind"] == "folder"
+            self.loaded[key] = load_user_data(
+                source["path"] if folder else None, None if folder else source["path"],
+                source.get("image_size"), fraction, seed, source.get("cache_dir"),
+                say=lambda msg: None)
+        return self.loaded[key]
+
 
 def load_scoring_run(weights_path, device, datasets):
     """The run of ``weights_path`` rebuilt on ``device``; ``datasets``: a ``DatasetCache``."""
@@ -64,7 +81,14 @@ def load_scoring_run(weights_path, device, datasets):
                          "--save_weights_at to score it")
     model = build_model(record["model"], record["model_options"])
     model.load_state_dict(record["state_dict"])
-    data = datasets.get(record["dataset"], record["permutation"])
+    source = record.get("data_source")
+    if source is not None:
+        data = _user_data(weights_path, source, datasets)
+        prepare = (normaliser if data.is_images else vector_normaliser)(
+            tuple(source["mean"]), tuple(source["std"]), device)
+    else:
+        data = datasets.get(record["dataset"], record["permutation"])
+        prepare = normaliser(data.mean, data.std, device)
     ids = record["train_ids"]
     if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= len(data.train_y)):
         raise UsageError(f"{weights_path}: its example ids do not fit {record['dataset']} "
@@ -74,4 +98,17 @@ def load_scoring_run(weights_path, device, datasets):
         images = add_pixel_noise(images, percent, std, generator_at(state))
     return ScoringRun(ids=ids.numpy(), model=model.to(device),
                       images=images.to(device), labels=record["train_labels"].to(device),
-                      prepare=normaliser(data.mean, data.std, device), dataset=record["dataset"])
+                      prepare=prepare, dataset=record["dataset"])
+
+
+def _user_data(weights_path, source, datasets):
+    """run_images.py's data, refused in one line when missing or changed since the run."""
+    try:
+        data = datasets.get_user(source)
+    except UsageError as err:
+        raise UsageError(f"{weights_path}: its data at {source['path']} cannot be read "
+                         f"({str(err)[:200]}); put them back where the run found them") from None
+    if data.source["listing_sha256"] != source["listing_sha256"]:
+        raise UsageError(f"{weights_path}: the data at {source['path']} changed since the run "
+                         "(other files or labels); score with the data the run trained on")
+    return data

@@ -1,13 +1,13 @@
-"""``<save_fname>_changed_labels.txt``, the label-noise record of both training scripts
-(docs/files.md#changed-labels)."""
+"""Small text files a training run writes once, before training: ``_changed_labels.txt``
+(run_cifar.py, run_images.py) and ``__examples.tsv`` (run_images.py), docs/files.md."""
 from forgetting.errors import UsageError
 from forgetting.files import atomic
 from forgetting.files.regular import open_regular
 
 
-def write_changed_labels(path, text):
-    """Atomically write ``<fname>_changed_labels.txt``, unless it already holds ``text`` (a
-    resumed run draws the same flips: it leaves the file, and its time stamp, alone)."""
+def write_text_once(path, text):
+    """Atomically write ``text`` to ``path``, unless the file already holds it (a resumed run
+    computes the same text: it leaves the file, and its time stamp, alone)."""
     atomic.remove_stale_temps(path)
     try:
         with open_regular(path) as handle:
