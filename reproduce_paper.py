@@ -31,6 +31,16 @@ SWEEP_OPTIONS = (("--workers", int), ("--address", str), ("--connect_timeout", f
                  ("--progress_every", float))
 
 
+def checked(kind):
+    """An argparse type that refuses what ``kind`` cannot read but keeps the text as given
+    (sweep.py reads it again; ``--gpus_per_run 1`` stays 1, not 1.0)."""
+    def check(text):
+        kind(text)
+        return text
+    check.__name__ = kind.__name__  # argparse names the type in its refusal
+    return check
+
+
 def build_parser():
     parser = ArgumentParser(
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -56,7 +66,7 @@ def build_parser():
                              "theirs, /tmp/data)")
     sweep = parser.add_argument_group("passed on to every sweep.py (see its --help)")
     for flag, kind in SWEEP_OPTIONS:
-        sweep.add_argument(flag, type=kind, default=None)
+        sweep.add_argument(flag, type=checked(kind), default=None)
     sweep.add_argument("--no_progress", action="store_true")
     return parser
 
@@ -80,7 +90,7 @@ def sweep_options(args):
     for flag, _ in SWEEP_OPTIONS:
         value = getattr(args, flag[2:])
         if value is not None:
-            options += [flag, str(value)]
+            options += [flag, value]
     return options + (["--no_progress"] if args.no_progress else [])
 
 

@@ -201,7 +201,10 @@ class Plan:
 
     def _fig5_right(self, exp):
         ds = self.scale.main
-        where = self.removal(ds)  # its (window, 0) and (window, -1) runs are windows too
+        self.sorted_uniform(ds)
+        # Beside the removal grid, which holds the windows at 0 and the random removal of as
+        # many: whichever sweep comes first trains them, the other finds them finished.
+        where = self.path("runs", ds.name, "removal")
         size, starts = self.scale.window
         flags = (*ds.removal, "--sorting_file", ds.sorted_name, "--input_dir", self.path("sorting"),
                  "--remove_n", str(size))
