@@ -138,6 +138,10 @@ def main(argv=None):
     try:
         run_steps(list(plan.steps.values()), dry_run=args.dry_run)
     except StepFailed as failed:
+        if failed.returncode == 130:
+            print("stopped by Ctrl-C; run the same command again to continue (finished steps "
+                  "are skipped, the runs resume)", file=sys.stderr)
+            sys.exit(130)
         print(f"error: {failed}; fix it and run the same command again (finished steps are "
               "skipped)", file=sys.stderr)
         sys.exit(1)

@@ -75,17 +75,32 @@ def finished(step, root=REPO):
     return sweep_finished(step, root) if step.kind == "sweep" else outputs_current(step, root)
 
 
+def _wait(child):
+    """The exit status of ``child``. A Ctrl-C reaches the child too (same terminal): wait for
+    it to save its finished epochs and stop (sweep.py exits 130), never kill it midway."""
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue
+
+
 def execute(step, root=REPO):
     """Run ``step`` as a child process from ``root``; a figure's output is shown and kept in
     its log. Its exit status."""
     command = [sys.executable, *step.argv]
     if step.log is None:
-        return subprocess.run(command, cwd=root).returncode
-    result = subprocess.run(command, cwd=root, stdout=subprocess.PIPE, text=True)
-    print(result.stdout, end="", flush=True)
-    if result.returncode == 0:
-        atomic.write_text(os.path.join(root, step.log), result.stdout)
-    return result.returncode
+        return _wait(subprocess.Popen(command, cwd=root))
+    child = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        output = child.stdout.read()
+    except KeyboardInterrupt:
+        output = ""
+    returncode = _wait(child)
+    print(output, end="", flush=True)
+    if returncode == 0:
+        atomic.write_text(os.path.join(root, step.log), output)
+    return returncode
 
 
 def run_steps(steps, dry_run=False, say=print, is_finished=finished, run=execute):
