@@ -136,7 +136,7 @@ def main(argv=None):
                          "digits, minutes on 2 CPU cores)")
     plan = make_plan(ids, args)
     try:
-        run_steps(list(plan.steps.values()), dry_run=args.dry_run)
+        run_steps(plan.steps, dry_run=args.dry_run)
     except StepFailed as failed:
         if failed.returncode == 130:
             print("stopped by Ctrl-C; run the same command again to continue (finished steps "

@@ -187,15 +187,18 @@ def test_the_miniature_trains_only_the_digits_for_10_epochs(capsys, tmp_path):
     assert any(dict(flags).get("noise_percent_labels") == "20" for _, flags in runs)
 
 
-def fake_steps(plan, ran):
-    """A runner that makes every step's files: a sweep one file in its --output_dir."""
+def fake_steps(ran):
+    """A runner that makes every step's files (a sweep: one run file of its own in its
+    --output_dir), and the sweeps it ran are finished."""
+    finished_sweeps = set()
+
     def run(step):
         ran.append(step)
         if step.kind == "sweep":
             words = list(step.argv)
             where = words[words.index("--output_dir") + 1]
             os.makedirs(where, exist_ok=True)
-            with open(os.path.join(where, "x_stats_dict.pkl"), "w") as file:
+            with open(os.path.join(where, f"{abs(hash(step.argv))}_stats_dict.pkl"), "w") as file:
                 file.write("run")
             finished_sweeps.add(step)
         for path in step.outputs:
@@ -204,31 +207,40 @@ def fake_steps(plan, ran):
                 file.write("measured: removable_percent = 40\n")
         return 0
 
-    finished_sweeps = set()
-
     def is_finished(step):
         return step in finished_sweeps if step.kind == "sweep" else outputs_current(step)
 
     return run, is_finished
 
 
-def test_a_rerun_skips_what_is_finished_and_redoes_what_changed(tmp_path):
+def test_a_rerun_of_everything_finished_runs_nothing(tmp_path):
+    plan = Plan(MINI, str(tmp_path))
+    for experiment in IDS:
+        plan.build(experiment)
+    ran, said = [], []
+    run, is_finished = fake_steps(ran)
+    run_steps(plan.steps, is_finished=is_finished, run=run, say=said.append)
+    assert ran == plan.steps
+    assert len({step.argv for step in ran}) == len(ran)  # each command once
+    ran.clear()
+    run_steps(plan.steps, is_finished=is_finished, run=run, say=said.append)
+    assert ran == []
+    assert said[-len(plan.steps):] == [f"finished, skipped: {s.line()}" for s in plan.steps]
+
+
+def test_a_changed_run_redoes_its_ordering_and_the_figure_after_it(tmp_path):
     plan = Plan(MINI, str(tmp_path))
     for experiment in ("fig1", "fig5_left"):
         plan.build(experiment)
-    steps, ran = list(plan.steps.values()), []
-    run, is_finished = fake_steps(plan, ran)
-    said = []
-    run_steps(steps, is_finished=is_finished, run=run, say=said.append)
-    assert ran == steps and len(said) == len(steps)
+    ran = []
+    run, is_finished = fake_steps(ran)
+    run_steps(plan.steps, is_finished=is_finished, run=run, say=lambda line: None)
     ran.clear()
-    run_steps(steps, is_finished=is_finished, run=run, say=said.append)
-    assert ran == []
-    # A run's files change: its ordering is redone, then the figure that reads it, nothing else.
-    stats = tmp_path / "runs" / "mnist_5k" / "uniform" / "seeds_1-3" / "x_stats_dict.pkl"
+    uniform = tmp_path / "runs" / "mnist_5k" / "uniform" / "seeds_1-3"
+    stats = next(uniform.glob("*_stats_dict.pkl"))
     later = os.path.getmtime(plan.figures["fig5_left"].outputs[0]) + 5
     os.utime(stats, (later, later))
-    run_steps(steps, is_finished=is_finished, run=run, say=said.append)
+    run_steps(plan.steps, is_finished=is_finished, run=run, say=lambda line: None)
     assert [(s.kind, s.argv[0]) for s in ran] == [("order", "order_examples_by_forgetting.py"),
                                                  ("figure", "plot_figures.py")]
     assert ran[1] is plan.figures["fig1"]
@@ -238,14 +250,17 @@ def test_the_comparison_table_puts_the_papers_numbers_beside_ours():
     measured = {"unforgettable_percent[mnist_5k_sorted]": 93.25,
                 "unforgettable_percent[permuted_mnist_5k_sorted]": 70.1}
     table = comparison_table(BY_ID["fig1"], MINI, measured).splitlines()
-    assert ("| unforgettable examples, MNIST (%) | 91.7 | 93.25 | mnist, MnistNet, seeds 1-5, "
-            "200 epochs | mnist_5k, MnistNet without dropout, seeds 1-3, 10 epochs |") in table
+    assert ("| unforgettable examples, MNIST (%) | 91.7 | 93.25 | MnistNet on mnist (--no_dropout), "
+            "seeds 1-5, 200 epochs | MnistNet on mnist_5k (--no_dropout), seeds 1-3, 10 epochs |"
+            ) in table
     assert table[-2].startswith("| unforgettable examples, permuted MNIST (%) | 75.3 | 70.1 |")
     assert table[-1] == ("| unforgettable examples, CIFAR-10 (%) | 31.3 | not at this scale | "
-                         "cifar10, ResNet18, seeds 1-5, 200 epochs | not at this scale |")
+                         "ResNet18 on cifar10 (--data_augmentation), seeds 1-5, 200 epochs | "
+                         "not at this scale |")
     seeds = comparison_table(BY_ID["seeds"], FULL, {"pearson_pairwise": 0.9012}).splitlines()
     assert seeds[-2].startswith("| Pearson, one seed vs another (mean) | 0.892 | 0.9012 | "
-                                "cifar10, ResNet18, seeds 1-10, 200 epochs |")
+                                "ResNet18 on cifar10 (--data_augmentation), seeds 1-10, "
+                                "200 epochs |")
     assert seeds[-1].split(" | ")[2] == "not measured"
     budgets = comparison_table(BY_ID["fig7_left"], MINI, {"pearson@4": 0.5}).splitlines()
     assert [row.split(" | ")[2] for row in budgets[-4:]] == ["not measured", "0.5",
@@ -263,9 +278,13 @@ def test_the_table_is_read_from_the_figures_output_and_written_beside_it(tmp_pat
     reproduce_paper.write_tables(["cifar100"], plan)
     written = (tmp_path / "cifar100" / "cifar100.md").read_text()
     assert written in capsys.readouterr().out
-    assert "| test accuracy, 20% removed by forgetting (%) | 76.8 | 91.5 | cifar100," in written
-    assert "| test accuracy, 20% removed at random (%) | 75.2 | 90.25 | cifar100," in written
-    assert "| permuted_mnist_5k, MnistNet without dropout --no_dropout, seeds 1-3, " in written
+    paper = ("ResNet18 on cifar100 (--data_augmentation --cutout), seeds 1-5, --remove_n "
+             "0:49000:1000, least forgotten and random, 200 epochs")
+    ours = ("MnistNet on permuted_mnist_5k (--no_dropout), seeds 1-3, --remove_n 0:3200:800, "
+            "least forgotten and random, 10 epochs")
+    assert (f"| test accuracy, 20% removed by forgetting (%) | 76.8 | 91.5 | {paper} | {ours} |"
+            in written)
+    assert f"| test accuracy, 20% removed at random (%) | 75.2 | 90.25 | {paper} |" in written
 
 
 @pytest.mark.slow
@@ -282,7 +301,7 @@ def test_fig1_in_miniature_end_to_end_then_nothing_to_redo(tmp_path, capsys, mon
     assert (tmp_path / "fig1" / "fig1.png").stat().st_size > 10_000
     table = (tmp_path / "fig1" / "fig1.md").read_text()
     assert "| unforgettable examples, MNIST (%) | 91.7 | " in table
-    assert "mnist_5k, MnistNet without dropout, seed 1, 2 epochs |" in table
+    assert "| MnistNet on mnist_5k (--no_dropout), seed 1, 2 epochs |" in table
     with open(tmp_path / "sorting" / "mnist_5k_sorted.pkl", "rb") as file:
         counts = pickle.load(file)["forgetting counts"]
     ours = table.split("| unforgettable examples, MNIST (%) | 91.7 | ")[1].split(" |")[0]

@@ -34,6 +34,12 @@ class Step:
         return "python " + " ".join(shlex.quote(word) for word in self.argv)
 
 
+def _flag(argv, flag):
+    """The value of ``flag`` in ``argv`` (its last), or None."""
+    values = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == flag]
+    return values[-1] if values else None
+
+
 def grid_seeds(first, last):
     return f"seed={first}" if first == last else f"seed={first}:{last}:1"
 
@@ -49,14 +55,33 @@ class Plan:
         self.scale, self.out = scale, out
         self.sweep_options = tuple(sweep_options)
         self.data = ("--data_dir", data_dir) if data_dir else ()
-        self.steps = {}     # argv -> Step, in the order first added
+        self.steps = []     # in the order they run
         self.figures = {}   # experiment -> its figure Step
 
     def path(self, *parts):
         return os.path.join(self.out, *parts)
 
     def add(self, step):
-        return self.steps.setdefault(step.argv, step)
+        """``step`` in the plan once; the step already there if it is. A sweep into a
+        directory that an earlier step reads (Figure 5 right's windows beside Figure 5 left's
+        grid) goes before that reader, after what the sweep needs, so that a table or
+        ordering is made once, from all the runs, and a rerun finds it current."""
+        for known in self.steps:
+            if known.argv == step.argv:
+                return known
+        at = len(self.steps)
+        if step.kind == "sweep":
+            runs = _flag(step.argv, "--output_dir")
+            readers = [i for i, known in enumerate(self.steps)
+                       if any(runs == path or runs.startswith(path + os.sep)
+                              for path in known.inputs)]
+            needs = os.path.join(_flag(step.argv, "--input_dir") or "",
+                                 (_flag(step.argv, "--sorting_file") or "") + ".pkl")
+            makers = [i for i, known in enumerate(self.steps) if needs in known.outputs]
+            if readers and (not makers or makers[-1] < readers[0]):
+                at = readers[0]
+        self.steps.insert(at, step)
+        return step
 
     # ---------------------------------------------------------------- the building blocks
 

@@ -21,25 +21,29 @@ def setting_text(kind, scale, ds):
     if ds is None:
         return NOT_AT_SCALE
     epochs = f"{scale.epochs} epochs"
-    runs = f"{ds.name}, {ds.model}"
     seeds = _seeds(1, scale.seeds)
-    flags = " ".join(ds.removal)
     removal = f"--remove_n {ds.remove_n}"
+
+    def runs(flags, model=ds.model):
+        return f"{model} on {ds.name}" + (f" ({' '.join(flags)})" if flags else "")
+
     texts = {
-        "uniform": f"{runs}, {seeds}, {epochs}",
-        "seed_1": f"{runs}, seed 1, {epochs}",
-        "seeds": f"{runs}, {_seeds(1, scale.seeds_more)}, {epochs}",
-        "removal": f"{runs} {flags}, {seeds}, {removal}, least forgotten and random, {epochs}",
-        "window": (f"{runs} {flags}, {seeds}, windows of {scale.window[0]} starting at "
+        "uniform": f"{runs(ds.uniform)}, {seeds}, {epochs}",
+        "seed_1": f"{runs(ds.uniform)}, seed 1, {epochs}",
+        "seeds": f"{runs(ds.uniform)}, {_seeds(1, scale.seeds_more)}, {epochs}",
+        "removal": (f"{runs(ds.removal)}, {seeds}, {removal}, least forgotten and random, "
+                    f"{epochs}"),
+        "window": (f"{runs(ds.removal)}, {seeds}, windows of {scale.window[0]} starting at "
                    f"{scale.window[1]} and random, {epochs}"),
-        "noise": f"{runs}, {scale.label_noise}% of labels flipped, seed 1, {epochs}",
-        "pixels": (f"{runs}, noise N(120, std) on 100% of pixels, std "
+        "noise": f"{runs(ds.uniform)}, {scale.label_noise}% of labels flipped, seed 1, {epochs}",
+        "pixels": (f"{runs(ds.uniform)}, noise N(120, std) on 100% of pixels, std "
                    f"{', '.join(scale.pixel_stds)}, seed 1, {epochs}"),
         "continual": (f"run_continual.py {' '.join(scale.continual)}, {seeds}, splits random "
                       f"and forgetting, orders AB and BA ({scale.continual_epochs} epochs)"),
-        "small": f"{scale.small_model[1]} vs {ds.model}, {ds.name}, {seeds}, {epochs}",
-        "other": (f"{scale.other_model[1]} on {ds.model}'s ordering, {ds.name} {flags}, "
-                  f"{_seeds(1, scale.other_model_seeds)}, {removal}, {epochs}"),
+        "small": (f"{runs(ds.uniform, scale.small_model[1])} vs {ds.model}, {seeds}, "
+                  f"{epochs}"),
+        "other": (f"{runs(ds.removal, scale.other_model[1])} without {ds.model}'s least "
+                  f"forgotten, {_seeds(1, scale.other_model_seeds)}, {removal}, {epochs}"),
     }
     return texts[kind]
 

@@ -84,7 +84,7 @@ FULL = Scale(
 
 # The demo's choices (demo.py): no dropout, also in the removal runs (10 epochs with dropout
 # leave the digits' accuracy too noisy to compare removals).
-DIGITS = Dataset("mnist_5k", "run_mnist.py", "MnistNet without dropout", ("--no_dropout",),
+DIGITS = Dataset("mnist_5k", "run_mnist.py", "MnistNet", ("--no_dropout",),
                  ("--no_dropout",), "0:3200:800", 4000)
 PERMUTED_DIGITS = dataclasses.replace(DIGITS, name="permuted_mnist_5k")
 
