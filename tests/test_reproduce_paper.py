@@ -250,9 +250,9 @@ def test_the_comparison_table_puts_the_papers_numbers_beside_ours():
     measured = {"unforgettable_percent[mnist_5k_sorted]": 93.25,
                 "unforgettable_percent[permuted_mnist_5k_sorted]": 70.1}
     table = comparison_table(BY_ID["fig1"], MINI, measured).splitlines()
-    assert ("| unforgettable examples, MNIST (%) | 91.7 | 93.25 | MnistNet on mnist (--no_dropout), "
-            "seeds 1-5, 200 epochs | MnistNet on mnist_5k (--no_dropout), seeds 1-3, 10 epochs |"
-            ) in table
+    assert ("| unforgettable examples, MNIST (%) | 91.7 | 93.25 | MnistNet on mnist "
+            "(--no_dropout), seeds 1-5, 200 epochs | MnistNet on mnist_5k (--no_dropout), "
+            "seeds 1-3, 10 epochs |") in table
     assert table[-2].startswith("| unforgettable examples, permuted MNIST (%) | 75.3 | 70.1 |")
     assert table[-1] == ("| unforgettable examples, CIFAR-10 (%) | 31.3 | not at this scale | "
                          "ResNet18 on cifar10 (--data_augmentation), seeds 1-5, 200 epochs | "

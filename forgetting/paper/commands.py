@@ -4,11 +4,12 @@ A ``Step`` is one command line (a sweep, the ordering script, collect_results.py
 plot_figures.py subcommand) with the files it makes and the files it is made from. ``Plan``
 collects the steps of several experiments in order; a step needed twice (the same command:
 the uniform runs of Figure 1, the seeds and first-learning experiments...) is kept once, at
-its first place, so a run needed twice is trained once.
+its first place, so a run needed twice is trained once; a sweep that adds runs to a directory
+an earlier step reads moves before that step (``Plan.add``).
 
 Layout under the output directory (``out``):
 
-    runs/<dataset>/uniform/seeds_1-5/     the runs on the whole training set (seeds_6-10: more seeds)
+    runs/<dataset>/uniform/seeds_1-5/     the runs on the whole training set (seeds_6-10: more)
     runs/<dataset>/removal/               the removal grid (selected and random) and the windows
     runs/<dataset>/label_noise/, pixel_noise/, continual/, <model>/, <model>_removal/
     sorting/<name>.pkl                    sorting files (order_examples_by_forgetting.py)
@@ -100,7 +101,8 @@ class Plan:
         first, last = ((self.scale.seeds + 1, self.scale.seeds_more) if more
                        else (1, self.scale.seeds))
         where = self.path("runs", ds.name, "uniform", f"seeds_{first}-{last}")
-        self.sweep([grid_seeds(first, last)], ds.script, *self.training_flags(ds, ds.uniform, where))
+        self.sweep([grid_seeds(first, last)], ds.script,
+                   *self.training_flags(ds, ds.uniform, where))
         return where
 
     def order(self, name, input_dir, *pairs):
