@@ -100,7 +100,8 @@ class Plan:
         ``more`` seeds+1..seeds_more (beside them, under runs/<dataset>/uniform/)."""
         first, last = ((self.scale.seeds + 1, self.scale.seeds_more) if more
                        else (1, self.scale.seeds))
-        where = self.path("runs", ds.name, "uniform", f"seeds_{first}-{last}")
+        where = self.path("runs", ds.name, "uniform",
+                          f"seeds_{first}-{last}" if first < last else f"seed_{first}")
         self.sweep([grid_seeds(first, last)], ds.script,
                    *self.training_flags(ds, ds.uniform, where))
         return where

@@ -103,7 +103,11 @@ def execute(step, root=REPO):
     return returncode
 
 
-def run_steps(steps, dry_run=False, say=print, is_finished=finished, run=execute):
+def _say(line):
+    print(line, flush=True)  # before the child's own output, also into a file
+
+
+def run_steps(steps, dry_run=False, say=_say, is_finished=finished, run=execute):
     """Run the unfinished ``steps`` in order (raising StepFailed at the first that fails);
     with ``dry_run`` print every command instead, a finished one as a comment. The steps run."""
     ran = []
