@@ -113,15 +113,14 @@ def make_plan(ids, args):
 def write_tables(ids, plan, say=print):
     """Each experiment's comparison table, from its figure's log: printed and written."""
     for experiment in ids:
-        figure = plan.figures[experiment]
-        log = os.path.join(REPO, figure.log)
-        with open(log) as text:
+        log = plan.figures[experiment].log  # as the commands spell it, from the repository
+        with open(os.path.join(REPO, log)) as text:
             measured = parse_measured(text.read())
         table = comparison_table(BY_ID[experiment], plan.scale, measured)
         path = os.path.join(os.path.dirname(log), experiment + ".md")
-        atomic.write_text(path, table)
+        atomic.write_text(os.path.join(REPO, path), table)
         say(table)
-        say(f"wrote {os.path.relpath(path)}\n")
+        say(f"wrote {path}\n")
 
 
 @exit_on_usage_error
