@@ -52,6 +52,17 @@ def outputs_current(step, root=REPO):
     return True
 
 
+@contextlib.contextmanager
+def _in_directory(path):
+    """contextlib.chdir, which Python 3.9 and 3.10 lack."""
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def sweep_finished(step, root=REPO):
     """Every run of the sweep ``step`` has finished its epochs (its record says so). A grid
     the plan refuses (a flag its script lacks, ...) is not finished: sweep.py says why."""
@@ -64,7 +75,7 @@ def sweep_finished(step, root=REPO):
     grid = argv[argv.index("--grid") + 1:cut] if "--grid" in argv[:cut] else []
     script, fixed = argv[cut + 1], argv[cut + 2:]
     try:
-        with contextlib.chdir(root):  # the commands' paths are the repository's
+        with _in_directory(root):  # the commands' paths are the repository's
             runs = plan_runs(load_script(script), expand(script, fixed, parse_grid(grid)))
     except UsageError:
         return False
