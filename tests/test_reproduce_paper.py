@@ -49,8 +49,9 @@ def seq(text):
     return values
 
 
-def sweeps(lines):
-    """(script, fixed flags without the directories, {axis: values}) of each sweep line."""
+def sweeps(lines, directories=False):
+    """(script, fixed flags, {axis: values}) of each sweep line; without --output_dir and
+    --input_dir unless ``directories``."""
     found = []
     for line in lines:
         words = shlex.split(line)
@@ -62,7 +63,7 @@ def sweeps(lines):
         grid = [grid] if isinstance(grid, str) else grid
         axes = {axis.split("=")[0]: seq(axis.split("=")[1]) for axis in grid}
         fixed = flags_of(words[cut + 2:])
-        for where in ("output_dir", "input_dir"):
+        for where in () if directories else ("output_dir", "input_dir"):
             fixed.pop(where, None)
         found.append((words[cut + 1], fixed, axes))
     return found
@@ -171,7 +172,7 @@ def test_the_full_scale_runs_the_papers_settings_each_once_in_order(capsys, tmp_
 def test_the_miniature_trains_only_the_digits_for_10_epochs(capsys, tmp_path):
     lines = dry_run(capsys, "all", "--scale", "mini", "--output_dir", str(tmp_path))
     runs = set()
-    for script, fixed, axes in sweeps(lines):
+    for script, fixed, axes in sweeps(lines, directories=True):
         assert script in ("run_mnist.py", "run_continual.py")
         assert fixed["dataset"] in ("mnist_5k", "permuted_mnist_5k")
         assert fixed.get("epochs", "10") == "10"
@@ -181,7 +182,8 @@ def test_the_miniature_trains_only_the_digits_for_10_epochs(capsys, tmp_path):
         runs |= {(script, tuple(sorted({**fixed, **p}.items()))) for p in points}
     # uniform 3 + 3 (seeds) + 3 (permuted) + 3 (mlp); removal 5 x 2 x 3 per dataset;
     # windows at 4 more starts x 3; mlp removal 5 x 2 x 2; label noise 1; pixel noise 4;
-    # continual 3 x 2 x 2 (the windows' 800 and -1 are removal runs already)
+    # continual 3 x 2 x 2 (the windows at 0 and random are runs of the removal grid, in its
+    # directory: the same runs)
     assert len(runs) == 12 + 60 + 12 + 20 + 1 + 4 + 12
     assert any(dict(flags).get("model") == "mlp" for _, flags in runs)
     assert any(dict(flags).get("noise_percent_labels") == "20" for _, flags in runs)
