@@ -217,7 +217,8 @@ class Plan:
         ds = self.scale.main
         self.sorted_uniform(ds)
         where = self.path("runs", ds.name, "continual")
-        self.sweep([grid_seeds(1, self.scale.seeds), "split=random,forgetting", "tasks=AB,BA"],
+        self.sweep([grid_seeds(1, self.scale.continual_seeds), "split=random,forgetting",
+                    "tasks=AB,BA"],
                    "run_continual.py", *self.scale.continual, "--sorting_file", ds.sorted_name,
                    "--input_dir", self.path("sorting"), "--output_dir", where)
         self.figure(exp, "continual", "--input_dir", where, inputs=[where])

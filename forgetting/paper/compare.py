@@ -38,7 +38,8 @@ def setting_text(kind, scale, ds):
         "noise": f"{runs(ds.uniform)}, {scale.label_noise}% of labels flipped, seed 1, {epochs}",
         "pixels": (f"{runs(ds.uniform)}, noise N(120, std) on 100% of pixels, std "
                    f"{', '.join(scale.pixel_stds)}, seed 1, {epochs}"),
-        "continual": (f"run_continual.py {' '.join(scale.continual)}, {seeds}, splits random "
+        "continual": (f"run_continual.py {' '.join(scale.continual)}, "
+                      f"{_seeds(1, scale.continual_seeds)}, splits random "
                       f"and forgetting, orders AB and BA ({scale.continual_epochs} epochs)"),
         "small": (f"{runs(ds.uniform, scale.small_model[1])} vs {ds.model}, {seeds}, "
                   f"{epochs}"),
