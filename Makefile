@@ -31,4 +31,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) demo_results .pytest_cache *.egg-info
+	rm -rf $(VENV) demo_results paper_results .pytest_cache *.egg-info

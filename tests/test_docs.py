@@ -16,7 +16,7 @@ DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 TRAINING = ("run_mnist", "run_cifar", "run_continual", "run_images")
 SAMPLED = ("run_mnist", "run_cifar", "run_images")   # the training scripts with --sampling
 READING = ("order_examples_by_forgetting", "score_examples", "sweep", "collect_results",
-           "plot_figures")
+           "plot_figures", "reproduce_paper")
 ORDINALS = {f"{n}{'st' if n == 1 else 'nd' if n == 2 else 'rd' if n == 3 else 'th'}": n
             for n in range(1, 20)}
 
