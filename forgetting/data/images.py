@@ -22,6 +22,7 @@ import torch
 
 from forgetting.errors import UsageError
 from forgetting.files.naming import EXAMPLES_SUFFIX, RECORD_SUFFIX
+from forgetting.files.run_record import read_record
 from forgetting.data.datasets import (CIFAR_DATASETS, MNIST_DATASETS, load_cifar, load_mnist_5k,
                                       load_torchvision_mnist, permute_pixels)
 
@@ -64,7 +65,9 @@ def example_images(dataset, ids, data_dir=None, seed=1):
     images (N x H x W for the MNIST family, N x H x W x 3 for CIFAR) and int64 labels. A
     UsageError for an unknown dataset or an id outside the training set."""
     if dataset not in DATASETS:
-        raise UsageError(f"--dataset {dataset} has no images here; use one of {', '.join(DATASETS)}")
+        raise UsageError(f"--dataset {dataset} has no images here; use one of "
+                         f"{', '.join(DATASETS)}, or for a run of run_images.py --examples "
+                         "<save_fname>__examples.tsv")
     data = _training_set(dataset, data_dir or DEFAULT_DATA_DIR, seed)
     chosen = torch.from_numpy(_check_ids(ids, len(data.train_y), dataset))
     return _shown(data.train_x[chosen].numpy()), data.train_y[chosen].numpy().astype(np.int64)
@@ -85,8 +88,6 @@ def run_data_source(examples):
     """The run record's ``data`` of the run whose examples listing is ``examples``
     (``<save_fname>__examples.tsv``; the record ``<save_fname>__run.json`` lies beside it),
     refused in one line when it cannot be found or the listing is not that run's."""
-    from forgetting.files.run_record import read_record  # json only
-
     if not str(examples).endswith(EXAMPLES_SUFFIX) or not os.path.isfile(examples):
         raise UsageError(f"--examples {examples}: give the {EXAMPLES_SUFFIX} file that "
                          "run_images.py wrote beside the run's stats")
