@@ -11,6 +11,8 @@
         --changed_labels noisy_run_changed_labels.txt --before clean_sorted.pkl --output fig3.png
     python plot_figures.py gallery --sorting_file mnist_results/mnist_sorted.pkl \
         --dataset mnist --output gallery.png
+    python plot_figures.py gallery --sorting_file pets_results/pets_sorted.pkl \
+        --examples pets_results/dataset_pets__<...>__seed_1__<...>__examples.tsv --output g.png
     python plot_figures.py datamap --input_dir mnist_results --input_fname_args dataset mnist \
         --output datamap.png
     python plot_figures.py continual --input_dir continual_results --output fig4_continual.png
@@ -241,12 +243,18 @@ def draw_noise(args):
 def add_gallery_flags(parser):
     parser.add_argument("--sorting_file", required=True, metavar="PKL",
                         help="a sorting file of order_examples_by_forgetting.py")
-    parser.add_argument("--dataset", required=True,
-                        help="the dataset the sorting file's runs trained on: mnist, "
-                             "permuted_mnist, mnist_5k, permuted_mnist_5k, cifar10 or cifar100")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--dataset",
+                      help="the dataset the sorting file's runs trained on: mnist, "
+                           "permuted_mnist, mnist_5k, permuted_mnist_5k, cifar10 or cifar100")
+    data.add_argument("--examples", metavar="TSV",
+                      help="instead of --dataset, for run_images.py runs (your own images): "
+                           "the <save_fname>__examples.tsv of one of the sorting file's runs; "
+                           "its run record (__run.json, beside it) says where the images are, "
+                           "and each image is captioned with its class, count and file name")
     parser.add_argument("--data_dir", default="/tmp/data",
-                        help="where torchvision's datasets are (default: /tmp/data); mnist_5k "
-                             "is bundled")
+                        help="with --dataset: where torchvision's datasets are (default: "
+                             "/tmp/data); mnist_5k is bundled")
     parser.add_argument("--seed", type=int, default=1,
                         help="permuted_* only: show the pixel permutation of this seed's run "
                              "(default: 1)")
@@ -257,32 +265,61 @@ def add_gallery_flags(parser):
                              f"{gallery.MAX_CLASS_ROWS} classes)")
 
 
-def draw_gallery(args):
-    """The k most forgotten and k unforgettable examples, overall or per class."""
+def gallery_source(args):
+    """``(images_of, name_of, dataset)`` for the gallery's flags: ``images_of(ids)`` gives
+    ``(pixels, labels, listing paths or None)``, ``name_of(label)`` a label's caption; refusals
+    that need no pixels come first."""
     from forgetting.data import images  # torch: only for this figure
 
+    if args.examples is None:
+        if args.per_class and args.dataset == "cifar100":  # before loading 50,000 images
+            raise UsageError(f"--per_class draws one row per class, and cifar100 has 100 (at "
+                             f"most {gallery.MAX_CLASS_ROWS}); leave out --per_class")
+        name_of = ((lambda label: images.CIFAR10_CLASSES[label]) if args.dataset == "cifar10"
+                   else (lambda label: f"label {label}"))
+        return ((lambda ids: (*images.example_images(args.dataset, ids, args.data_dir,
+                                                     args.seed), None)),
+                name_of, args.dataset)
+    source = images.run_data_source(args.examples)
+    classes = source["classes"]
+    if args.per_class and len(classes) > gallery.MAX_CLASS_ROWS:
+        raise UsageError(f"--per_class draws one row per class, and {source['name']} has "
+                         f"{len(classes)} (at most {gallery.MAX_CLASS_ROWS}); leave out "
+                         "--per_class")
+
+    def images_of(ids):
+        found = images.listed_example_images(args.examples, ids, say=print)
+        return found.images, found.labels, found.paths
+
+    return images_of, (lambda label: classes[label]), source["name"]
+
+
+def draw_gallery(args):
+    """The k most forgotten and k unforgettable examples, overall or per class."""
     if args.k < 1:
         raise UsageError(f"--k must be at least 1, got {args.k}")
-    if args.per_class and args.dataset == "cifar100":  # before loading 50,000 images
-        raise UsageError(f"--per_class draws one row per class, and cifar100 has 100 (at most "
-                         f"{gallery.MAX_CLASS_ROWS}); leave out --per_class")
+    images_of, name_of, dataset = gallery_source(args)
     ids, counts = count_stats.load_sorting_counts(args.sorting_file)
-    name_of = ((lambda label: images.CIFAR10_CLASSES[label]) if args.dataset == "cifar10"
-               else (lambda label: f"label {label}"))
-    title = gallery.gallery_title(args.dataset, len(ids), counts)
+    title = gallery.gallery_title(dataset, len(ids), counts)
     count_of = dict(zip(ids.tolist(), counts.tolist()))
     if not args.per_class:
         forgotten, zero = count_stats.gallery_ids(ids, counts, None, args.k)
         shown = np.concatenate([forgotten, zero])
-        pixels, labels = images.example_images(args.dataset, shown, args.data_dir, args.seed)
-        cells = [(pixels[i], labels[i], count_of[j]) for i, j in enumerate(shown.tolist())]
+        pixels, labels, files = images_of(shown)
+        cells = [(pixels[i], labels[i], count_of[j], *([files[i]] if files else []))
+                 for i, j in enumerate(shown.tolist())]
         return gallery.gallery_figure(cells[:len(forgotten)], cells[len(forgotten):], args.k,
                                       name_of, title)
-    pixels, labels = images.example_images(args.dataset, ids, args.data_dir, args.seed)
+    pixels, labels, files = images_of(ids)
     forgotten, zero = count_stats.gallery_ids(ids, counts, labels, args.k, per_class=True)
     position = {j: i for i, j in enumerate(ids.tolist())}
-    rows = [(label, [(pixels[position[j]], count_of[j]) for j in forgotten[label].tolist()],
-             [(pixels[position[j]], 0) for j in zero[label].tolist()])
+
+    def cell(j, count):
+        i = position[j]
+        return (pixels[i], count, *([files[i]] if files else []))
+
+    rows = [(label, [cell(j, count_of[j]) for j in forgotten[label].tolist()],
+             [cell(j, 0) for j in zero[label].tolist()])
             for label in sorted(forgotten)]
     return gallery.per_class_gallery_figure(rows, args.k, name_of, title)
 

@@ -3,8 +3,9 @@ examples; plot_figures.py gallery).
 
 Which ids are shown is ``forgetting.analysis.counts.gallery_ids`` (most forgotten first,
 equal counts by ascending id; unforgettable by ascending id); the pixels come from
-``forgetting.data.images.example_images``. Each image is captioned with its label and its
-forgetting count (summed over the sorting file's runs).
+``forgetting.data.images.example_images`` (``listed_example_images`` for a run_images.py
+run). Each image is captioned with its label and its forgetting count (summed over the
+sorting file's runs), and, for your own data, its file name (``short_file_name``).
 """
 import matplotlib
 
@@ -14,6 +15,23 @@ import numpy as np  # noqa: E402
 
 # Classes beyond which one row per class is no longer a readable figure.
 MAX_CLASS_ROWS = 20
+# Characters of a file name that fit under an image (overall, per class); longer names keep
+# their start and, longer, their end (numbering and extension): what tells files apart.
+FILE_NAME_CHARS, PER_CLASS_FILE_NAME_CHARS = 16, 12
+
+
+def short_file_name(path, width=FILE_NAME_CHARS):
+    """The file name of a listing path (its last '/' part), at most ``width`` characters:
+    a longer one keeps its first third and the rest of its end around a '~'."""
+    name = str(path).rsplit("/", 1)[-1]
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 3
+    return name[:head] + "~" + name[-(width - 1 - head):]
+
+
+def _caption(*lines):
+    return "\n".join(line for line in lines if line)
 
 
 def _show(ax, image, caption, fontsize):
@@ -31,16 +49,20 @@ def _blank(ax):
 def gallery_figure(forgotten, unforgettable, k, name_of=str, title=""):
     """Two rows of up to ``k`` images: the most forgotten, then the unforgettable.
 
-    ``forgotten`` / ``unforgettable``: lists of ``(image, label, count)``; ``name_of`` turns
-    a label into its caption text."""
-    fig, axes = plt.subplots(2, k, figsize=(max(1.25 * k + 0.6, 5.5), 3.8), squeeze=False,
-                             layout="constrained")
+    ``forgotten`` / ``unforgettable``: lists of ``(image, label, count)`` or ``(image, label,
+    count, path)`` (your own data: the listing path, captioned by its file name);
+    ``name_of`` turns a label into its caption text."""
+    named = any(len(cell) > 3 for cell in [*forgotten, *unforgettable])
+    fig, axes = plt.subplots(2, k, figsize=(max(1.25 * k + 0.6, 5.5), 4.3 if named else 3.8),
+                             squeeze=False, layout="constrained")
     for row, (cells, what) in enumerate(((forgotten, "most forgotten"),
                                          (unforgettable, "unforgettable"))):
         for col in range(k):
             if col < len(cells):
-                image, label, count = cells[col]
-                _show(axes[row, col], image, f"{name_of(label)}\n{count} events", 8)
+                image, label, count, *path = cells[col]
+                _show(axes[row, col], image,
+                      _caption(name_of(label), f"{count} events",
+                               *(short_file_name(p) for p in path)), 8)
             else:
                 _blank(axes[row, col])
         _row_label(axes[row, 0], what if cells else f"{what}: none", 9)
@@ -62,8 +84,9 @@ def _row_label(ax, text, fontsize, **where):
 def per_class_gallery_figure(rows, k, name_of=str, title=""):
     """One row per class: up to ``k`` most forgotten images on the left, up to ``k``
     unforgettable ones on the right. ``rows``: ``(label, forgotten, unforgettable)`` with
-    lists of ``(image, count)``."""
-    fig = plt.figure(figsize=(max(1.5 * k + 1.2, 5.5), 0.8 * len(rows) + 1.0),
+    lists of ``(image, count)`` or ``(image, count, path)``."""
+    named = any(len(cell) > 2 for row in rows for cell in [*row[1], *row[2]])
+    fig = plt.figure(figsize=(max(1.5 * k + 1.2, 5.5), (1.0 if named else 0.8) * len(rows) + 1.0),
                      layout="constrained")
     left, right = fig.subfigures(1, 2, wspace=0.04, width_ratios=[k + 0.6, k])
     for part, which, header in ((left, 1, f"{k} most forgotten (events)"),
@@ -73,8 +96,11 @@ def per_class_gallery_figure(rows, k, name_of=str, title=""):
             cells = row[which]
             for col in range(k):
                 if col < len(cells):
-                    image, count = cells[col]
-                    _show(axes[r, col], image, str(count) if which == 1 else "", 7)
+                    image, count, *path = cells[col]
+                    _show(axes[r, col], image,
+                          _caption(str(count) if which == 1 else "",
+                                   *(short_file_name(p, PER_CLASS_FILE_NAME_CHARS)
+                                     for p in path)), 7)
                 else:
                     _blank(axes[r, col])
             if which == 1:

@@ -166,6 +166,29 @@ def load_user_data(data_dir, npz, image_size=None, test_fraction=0.2, split_seed
     return data
 
 
+
+def reload_user_data(source, say=lambda msg: None):
+    """run_images.py's data again, as its run record's ``data`` (or its weights file's
+    ``data_source``) describes them: the same folder or .npz, image size and split (the image
+    cache makes a folder cheap to reload). Whether they still list the run's examples is
+    ``require_same_listing``'s question."""
+    split = source.get("split")
+    fraction, seed = ((split["test_fraction"], split["split_seed"]) if isinstance(split, dict)
+                      else (0.2, 0))
+    folder = source["kind"] == "folder"
+    return load_user_data(source["path"] if folder else None, None if folder else source["path"],
+                          source.get("image_size"), fraction, seed, source.get("cache_dir"), say)
+
+
+def require_same_listing(data, source, where, fix):
+    """Refuse (``where``: what names the run) data whose examples listing differs from the
+    run's (``listing_sha256``): files or labels changed since, so the run's ids name other
+    examples. ``fix``: what to do, for the message."""
+    if data.source["listing_sha256"] != source["listing_sha256"]:
+        raise UsageError(f"{where}: the data at {source['path']} changed since the run (other "
+                         f"files or labels); {fix}")
+
+
 def _per_channel_uint8(images):
     """Exact per-channel mean and std of uint8 images (N, C, H, W) in units of pixel/255,
     from each channel's histogram of the 256 values (no float copy of the images)."""

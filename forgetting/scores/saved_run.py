@@ -17,7 +17,8 @@ import torch
 from forgetting.data.datasets import CIFAR_DATASETS, MNIST_DATASETS, load_cifar, load_mnist_family
 from forgetting.data.noise import add_pixel_noise, generator_at
 from forgetting.data.transforms import normaliser
-from forgetting.data.user_data import load_user_data, vector_normaliser
+from forgetting.data.user_data import (reload_user_data, require_same_listing,
+                                       vector_normaliser)
 from forgetting.errors import UsageError
 from forgetting.files.weights import load_weights
 from models import build_model
@@ -55,15 +56,10 @@ class DatasetCache:
     def get_user(self, source):
         """run_images.py's data as its weights file's ``data_source`` describes it."""
         split = source.get("split")
-        fraction, seed = (split["test_fraction"], split["split_seed"]) if isinstance(split, dict) \
-            else (0.2, 0)
-        key = (source["kind"], source["path"], source.get("image_size"), fraction, seed)
+        key = (source["kind"], source["path"], source.get("image_size"),
+               str(split) if isinstance(split, dict) else None)
         if key not in self.loaded:
-            folder = source["kind"] == "folder"
-            self.loaded[key] = load_user_data(
-                source["path"] if folder else None, None if folder else source["path"],
-                source.get("image_size"), fraction, seed, source.get("cache_dir"),
-                say=lambda msg: None)
+            self.loaded[key] = reload_user_data(source)
         return self.loaded[key]
 
 
@@ -108,7 +104,6 @@ def _user_data(weights_path, source, datasets):
     except UsageError as err:
         raise UsageError(f"{weights_path}: its data at {source['path']} cannot be read "
                          f"({str(err)[:200]}); put them back where the run found them") from None
-    if data.source["listing_sha256"] != source["listing_sha256"]:
-        raise UsageError(f"{weights_path}: the data at {source['path']} changed since the run "
-                         "(other files or labels); score with the data the run trained on")
+    require_same_listing(data, source, weights_path,
+                         "score with the data the run trained on")
     return data
