@@ -318,3 +318,24 @@ def test_a_reader_that_closed_the_pipe_ends_it_quietly(tmp_path):
                                         "--epochs", 2, "--output", tmp_path / "r.csv")
     assert (code, err) == (CLOSED_PIPE_EXIT, "")
     assert len(pd.read_csv(tmp_path / "r.csv")) == 1  # the table was written before the summary
+
+
+def test_a_sorting_file_given_as_a_path_shows_as_the_name_the_run_files_use(tmp_path):
+    """--sorting_file sorted/digits.pkl names the run ...sorting_file_digits...; the table's
+    column says digits too, so --input_fname_args sorting_file digits selects it on a table."""
+    import json
+
+    import run_mnist
+    from forgetting.analysis.results import collect
+    from forgetting.files.run_record import new_record
+
+    args = run_mnist.parse_args(["--dataset", "mnist_5k", "--no_dropout", "--seed", "1",
+                                 "--sorting_file", "sorted/digits.pkl", "--remove_n", "100",
+                                 "--epochs", "2", "--output_dir", str(tmp_path)])
+    fname = ("dataset_mnist_5k__no_dropout_True__seed_1__sorting_file_digits__remove_n_100"
+             "__keep_lowest_n_0")
+    paths = write_run(str(tmp_path), fname, [50.0, 60.0])
+    with open(paths.record, "w") as handle:
+        json.dump(new_record("run_mnist.py", fname, args, 1000), handle)
+    frame = collect(str(tmp_path))
+    assert list(frame["sorting_file"]) == ["digits"]

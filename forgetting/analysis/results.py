@@ -30,7 +30,7 @@ import pandas as pd
 
 from forgetting.errors import UsageError
 from forgetting.files import run_record, stats_log
-from forgetting.files.naming import FNAME_FLAG_TYPES, OPTIONAL_FLAG_TYPES
+from forgetting.files.naming import FNAME_FLAG_TYPES, OPTIONAL_FLAG_TYPES, sorting_file_name
 from forgetting.files.regular import open_regular
 from forgetting.files.resume_scalars import read_scalars
 from forgetting.files.run_selection import (DEFAULT_EPOCHS, add_verbose_flag,
@@ -170,6 +170,8 @@ def read_run(run, epochs=None, verify=False):
     flags = dict(run.flags)
     if run.record is not None:
         flags = run_record.result_flags(flags)
+        if isinstance(flags.get("sorting_file"), str):  # a path given: the name the run's files use
+            flags["sorting_file"] = sorting_file_name(flags["sorting_file"])
         row, problem = _from_record(run.record, epochs)
         problems = _damage(run) if verify else []
         problems += [problem] if problem else []
