@@ -27,8 +27,6 @@ forgetting/analysis/stat_commands.py (docs/analyses.md).
 import argparse
 import os
 
-import numpy as np
-
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import safe_pickle
 from forgetting.files.run_selection import (add_combining_flags, add_runs_flags,
@@ -259,32 +257,14 @@ def add_gallery_flags(parser):
 
 def draw_gallery(args):
     """The k most forgotten and k unforgettable examples, overall or per class."""
-    from forgetting.data import images  # torch: only for this figure
-
     if args.k < 1:
         raise UsageError(f"--k must be at least 1, got {args.k}")
     if args.per_class and args.dataset == "cifar100":  # before loading 50,000 images
         raise UsageError(f"--per_class draws one row per class, and cifar100 has 100 (at most "
                          f"{gallery.MAX_CLASS_ROWS}); leave out --per_class")
     ids, counts = count_stats.load_sorting_counts(args.sorting_file)
-    name_of = ((lambda label: images.CIFAR10_CLASSES[label]) if args.dataset == "cifar10"
-               else (lambda label: f"label {label}"))
-    title = gallery.gallery_title(args.dataset, len(ids), counts)
-    count_of = dict(zip(ids.tolist(), counts.tolist()))
-    if not args.per_class:
-        forgotten, zero = count_stats.gallery_ids(ids, counts, None, args.k)
-        shown = np.concatenate([forgotten, zero])
-        pixels, labels = images.example_images(args.dataset, shown, args.data_dir, args.seed)
-        cells = [(pixels[i], labels[i], count_of[j]) for i, j in enumerate(shown.tolist())]
-        return gallery.gallery_figure(cells[:len(forgotten)], cells[len(forgotten):], args.k,
-                                      name_of, title)
-    pixels, labels = images.example_images(args.dataset, ids, args.data_dir, args.seed)
-    forgotten, zero = count_stats.gallery_ids(ids, counts, labels, args.k, per_class=True)
-    position = {j: i for i, j in enumerate(ids.tolist())}
-    rows = [(label, [(pixels[position[j]], count_of[j]) for j in forgotten[label].tolist()],
-             [(pixels[position[j]], 0) for j in zero[label].tolist()])
-            for label in sorted(forgotten)]
-    return gallery.per_class_gallery_figure(rows, args.k, name_of, title)
+    return gallery.example_gallery(args.dataset, ids, counts, args.k, args.per_class,
+                                   args.data_dir, args.seed)
 
 
 def add_datamap_flags(parser):
