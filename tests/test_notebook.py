@@ -1,12 +1,14 @@
-"""notebooks/forgetting_analyses.ipynb, executed as a user would run it (slow: trains three
-tiny runs of the bundled digits and starts a Jupyter kernel): it is committed without
-outputs, runs without an error on the runs FORGETTING_RUNS_DIR names, draws every figure,
-and prints the numbers plot_figures.py prints for the same runs and results table.
+"""notebooks/forgetting_analyses.ipynb: committed without outputs, calling the package's
+public functions only; and (slow: trains three tiny runs of the bundled digits and starts a
+Jupyter kernel) executed as a user would run it: no error on the runs FORGETTING_RUNS_DIR
+names, every figure drawn, and the numbers plot_figures.py prints for the same runs and
+results table.
 
 nbclient starts the ``python3`` kernel that ipykernel installs into the environment's
 share/jupyter (nothing to register: ``pip install -e '.[test]'`` is enough).
 """
 import os
+import re
 
 import pytest
 
@@ -52,12 +54,28 @@ def cli_measured(tmp_path, *args):
     return parse_measured(out)
 
 
+def code_cells(nb):
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def test_notebook_is_committed_clear_and_uses_public_functions():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    cells = code_cells(nb)
+    assert all(not cell.outputs and cell.execution_count is None for cell in cells), \
+        "commit the notebook with its outputs cleared"
+    source = "\n".join(cell.source for cell in cells)
+    assert "subprocess" not in source and not re.search(r"^\s*!", source, re.M)
+    imported = re.findall(r"^from (forgetting\S*) import (.+)$", source, re.M)
+    assert imported, "the notebook imports the package"
+    names = [name.strip() for _, names in imported for name in names.split(",")]
+    assert not [name for name in names if name.startswith("_")], names
+    assert not re.search(r"\b(figures|gallery|removal|stat_figures)\._", source)
+
+
 @pytest.mark.slow
 def test_notebook_draws_every_analysis_with_the_numbers_of_plot_figures(tmp_path, monkeypatch):
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
-    assert all(not cell.outputs and cell.execution_count is None for cell in code_cells), \
-        "commit the notebook with its outputs cleared"
 
     runs = tmp_path / "runs"
     for seed in (1, 2, 3):
@@ -73,7 +91,7 @@ def test_notebook_draws_every_analysis_with_the_numbers_of_plot_figures(tmp_path
     nbclient.NotebookClient(nb, timeout=60, kernel_name="python3",
                             resources={"metadata": {"path": REPO}}).execute()
 
-    outputs = [out for cell in code_cells for out in cell.outputs]
+    outputs = [out for cell in code_cells(nb) for out in cell.outputs]
     printed = "".join(out.text for out in outputs
                       if out.output_type == "stream" and out.name == "stdout")
     images = [out for out in outputs
