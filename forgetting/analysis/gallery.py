@@ -5,9 +5,6 @@ Which ids are shown is ``forgetting.analysis.counts.gallery_ids`` (most forgotte
 equal counts by ascending id; unforgettable by ascending id); the pixels come from
 ``forgetting.data.images.example_images``. Each image is captioned with its label and its
 forgetting count (summed over the sorting file's runs).
-
-``example_gallery(dataset, ids, counts, k)`` is the whole figure from example ids and their
-counts (plot_figures.py gallery, notebooks); the functions below it draw given images.
 """
 import matplotlib
 
@@ -19,35 +16,6 @@ from forgetting.analysis.counts import gallery_ids  # noqa: E402
 
 # Classes beyond which one row per class is no longer a readable figure.
 MAX_CLASS_ROWS = 20
-
-
-def example_gallery(dataset, ids, counts, k=8, per_class=False, data_dir=None, seed=1):
-    """The ``k`` most forgotten and ``k`` unforgettable training examples of ``dataset``
-    (``ids`` and their forgetting ``counts``, e.g. a sorting file's), as a Figure: two rows
-    (``gallery_figure``), or with ``per_class`` one row per class (``per_class_gallery_figure``).
-    ``data_dir`` and ``seed`` go to ``example_images`` (torchvision's datasets; a
-    ``permuted_*`` run's permutation). Loads the images of ``ids`` only, all of them with
-    ``per_class`` (the choice needs every label)."""
-    from forgetting.data import images  # torch: only for this figure
-
-    ids, counts = np.asarray(ids, dtype=np.int64), np.asarray(counts, dtype=np.int64)
-    name_of = ((lambda label: images.CIFAR10_CLASSES[label]) if dataset == "cifar10"
-               else (lambda label: f"label {label}"))
-    title = gallery_title(dataset, len(ids), counts)
-    count_of = dict(zip(ids.tolist(), counts.tolist()))
-    if not per_class:
-        forgotten, zero = gallery_ids(ids, counts, None, k)
-        shown = np.concatenate([forgotten, zero])
-        pixels, labels = images.example_images(dataset, shown, data_dir, seed)
-        cells = [(pixels[i], labels[i], count_of[j]) for i, j in enumerate(shown.tolist())]
-        return gallery_figure(cells[:len(forgotten)], cells[len(forgotten):], k, name_of, title)
-    pixels, labels = images.example_images(dataset, ids, data_dir, seed)
-    forgotten, zero = gallery_ids(ids, counts, labels, k, per_class=True)
-    position = {j: i for i, j in enumerate(ids.tolist())}
-    rows = [(label, [(pixels[position[j]], count_of[j]) for j in forgotten[label].tolist()],
-             [(pixels[position[j]], 0) for j in zero[label].tolist()])
-            for label in sorted(forgotten)]
-    return per_class_gallery_figure(rows, k, name_of, title)
 
 
 def _show(ax, image, caption, fontsize):
@@ -122,3 +90,33 @@ def gallery_title(dataset, n_examples, counts):
     """The figure's title: the dataset and the share of unforgettable examples."""
     zero = int(np.sum(np.asarray(counts) == 0))
     return f"{dataset}: {zero:,} of {n_examples:,} examples unforgettable ({100 * zero / n_examples:.1f}%)"
+
+
+def example_gallery(dataset, ids, counts, k=8, per_class=False, data_dir=None, seed=1):
+    """The whole gallery (plot_figures.py gallery, notebooks): the ``k`` most forgotten and
+    ``k`` unforgettable training examples of ``dataset`` (``ids`` and their forgetting
+    ``counts``, e.g. a sorting file's), as a Figure: two rows (``gallery_figure``), or with
+    ``per_class`` one row per class (``per_class_gallery_figure``).
+    ``data_dir`` and ``seed`` go to ``example_images`` (torchvision's datasets; a
+    ``permuted_*`` run's permutation). Loads the images of ``ids`` only, all of them with
+    ``per_class`` (the choice needs every label)."""
+    from forgetting.data import images  # torch: only for this figure
+
+    ids, counts = np.asarray(ids, dtype=np.int64), np.asarray(counts, dtype=np.int64)
+    name_of = ((lambda label: images.CIFAR10_CLASSES[label]) if dataset == "cifar10"
+               else (lambda label: f"label {label}"))
+    title = gallery_title(dataset, len(ids), counts)
+    count_of = dict(zip(ids.tolist(), counts.tolist()))
+    if not per_class:
+        forgotten, zero = gallery_ids(ids, counts, None, k)
+        shown = np.concatenate([forgotten, zero])
+        pixels, labels = images.example_images(dataset, shown, data_dir, seed)
+        cells = [(pixels[i], labels[i], count_of[j]) for i, j in enumerate(shown.tolist())]
+        return gallery_figure(cells[:len(forgotten)], cells[len(forgotten):], k, name_of, title)
+    pixels, labels = images.example_images(dataset, ids, data_dir, seed)
+    forgotten, zero = gallery_ids(ids, counts, labels, k, per_class=True)
+    position = {j: i for i, j in enumerate(ids.tolist())}
+    rows = [(label, [(pixels[position[j]], count_of[j]) for j in forgotten[label].tolist()],
+             [(pixels[position[j]], 0) for j in zero[label].tolist()])
+            for label in sorted(forgotten)]
+    return per_class_gallery_figure(rows, k, name_of, title)
