@@ -93,27 +93,35 @@ def gallery_title(dataset, n_examples, counts):
 
 
 def example_gallery(dataset, ids, counts, k=8, per_class=False, data_dir=None, seed=1):
-    """The whole gallery (plot_figures.py gallery, notebooks): the ``k`` most forgotten and
-    ``k`` unforgettable training examples of ``dataset`` (``ids`` and their forgetting
-    ``counts``, e.g. a sorting file's), as a Figure: two rows (``gallery_figure``), or with
-    ``per_class`` one row per class (``per_class_gallery_figure``).
-    ``data_dir`` and ``seed`` go to ``example_images`` (torchvision's datasets; a
-    ``permuted_*`` run's permutation). Loads the images of ``ids`` only, all of them with
-    ``per_class`` (the choice needs every label)."""
+    """The whole gallery (plot_figures.py gallery, notebooks) of a dataset the training
+    scripts load: ``ids_gallery`` with the images of ``example_images`` (``data_dir``:
+    torchvision's datasets; ``seed``: a ``permuted_*`` run's permutation), captioned
+    ``label L`` (CIFAR-10: the class name), titled by ``gallery_title``."""
     from forgetting.data import images  # torch: only for this figure
 
-    ids, counts = np.asarray(ids, dtype=np.int64), np.asarray(counts, dtype=np.int64)
     name_of = ((lambda label: images.CIFAR10_CLASSES[label]) if dataset == "cifar10"
                else (lambda label: f"label {label}"))
-    title = gallery_title(dataset, len(ids), counts)
+    return ids_gallery(ids, counts, k,
+                       lambda shown: images.example_images(dataset, shown, data_dir, seed),
+                       name_of, gallery_title(dataset, len(ids), counts), per_class)
+
+
+def ids_gallery(ids, counts, k, images_of, name_of=str, title="", per_class=False):
+    """The ``k`` most forgotten and ``k`` unforgettable of the examples ``ids`` (their
+    forgetting ``counts``, e.g. a sorting file's; chosen by ``gallery_ids``) as a Figure: two
+    rows (``gallery_figure``), or with ``per_class`` one row per class
+    (``per_class_gallery_figure``). ``images_of(ids)`` gives ``(images, labels)`` of the ids
+    it is given: those shown, or all of them with ``per_class`` (the choice needs every
+    label); ``name_of`` a label's caption."""
+    ids, counts = np.asarray(ids, dtype=np.int64), np.asarray(counts, dtype=np.int64)
     count_of = dict(zip(ids.tolist(), counts.tolist()))
     if not per_class:
         forgotten, zero = gallery_ids(ids, counts, None, k)
         shown = np.concatenate([forgotten, zero])
-        pixels, labels = images.example_images(dataset, shown, data_dir, seed)
+        pixels, labels = images_of(shown)
         cells = [(pixels[i], labels[i], count_of[j]) for i, j in enumerate(shown.tolist())]
         return gallery_figure(cells[:len(forgotten)], cells[len(forgotten):], k, name_of, title)
-    pixels, labels = images.example_images(dataset, ids, data_dir, seed)
+    pixels, labels = images_of(ids)
     forgotten, zero = gallery_ids(ids, counts, labels, k, per_class=True)
     position = {j: i for i, j in enumerate(ids.tolist())}
     rows = [(label, [(pixels[position[j]], count_of[j]) for j in forgotten[label].tolist()],
