@@ -29,8 +29,6 @@ forgetting/analysis/stat_commands.py (docs/analyses.md).
 import argparse
 import os
 
-import numpy as np
-
 from forgetting.errors import ArgumentParser, UsageError, exit_on_usage_error
 from forgetting.files import safe_pickle
 from forgetting.files.run_selection import (add_combining_flags, add_runs_flags,
@@ -265,63 +263,18 @@ def add_gallery_flags(parser):
                              f"{gallery.MAX_CLASS_ROWS} classes)")
 
 
-def gallery_source(args):
-    """``(images_of, name_of, dataset)`` for the gallery's flags: ``images_of(ids)`` gives
-    ``(pixels, labels, listing paths or None)``, ``name_of(label)`` a label's caption; refusals
-    that need no pixels come first."""
-    from forgetting.data import images  # torch: only for this figure
-
-    if args.examples is None:
-        if args.per_class and args.dataset == "cifar100":  # before loading 50,000 images
-            raise UsageError(f"--per_class draws one row per class, and cifar100 has 100 (at "
-                             f"most {gallery.MAX_CLASS_ROWS}); leave out --per_class")
-        name_of = ((lambda label: images.CIFAR10_CLASSES[label]) if args.dataset == "cifar10"
-                   else (lambda label: f"label {label}"))
-        return ((lambda ids: (*images.example_images(args.dataset, ids, args.data_dir,
-                                                     args.seed), None)),
-                name_of, args.dataset)
-    source = images.run_data_source(args.examples)
-    classes = source["classes"]
-    if args.per_class and len(classes) > gallery.MAX_CLASS_ROWS:
-        raise UsageError(f"--per_class draws one row per class, and {source['name']} has "
-                         f"{len(classes)} (at most {gallery.MAX_CLASS_ROWS}); leave out "
-                         "--per_class")
-
-    def images_of(ids):
-        found = images.listed_example_images(args.examples, ids, say=print)
-        return found.images, found.labels, found.paths
-
-    return images_of, (lambda label: classes[label]), source["name"]
-
-
 def draw_gallery(args):
     """The k most forgotten and k unforgettable examples, overall or per class."""
     if args.k < 1:
         raise UsageError(f"--k must be at least 1, got {args.k}")
-    images_of, name_of, dataset = gallery_source(args)
     ids, counts = count_stats.load_sorting_counts(args.sorting_file)
-    title = gallery.gallery_title(dataset, len(ids), counts)
-    count_of = dict(zip(ids.tolist(), counts.tolist()))
-    if not args.per_class:
-        forgotten, zero = count_stats.gallery_ids(ids, counts, None, args.k)
-        shown = np.concatenate([forgotten, zero])
-        pixels, labels, files = images_of(shown)
-        cells = [(pixels[i], labels[i], count_of[j], *([files[i]] if files else []))
-                 for i, j in enumerate(shown.tolist())]
-        return gallery.gallery_figure(cells[:len(forgotten)], cells[len(forgotten):], args.k,
-                                      name_of, title)
-    pixels, labels, files = images_of(ids)
-    forgotten, zero = count_stats.gallery_ids(ids, counts, labels, args.k, per_class=True)
-    position = {j: i for i, j in enumerate(ids.tolist())}
-
-    def cell(j, count):
-        i = position[j]
-        return (pixels[i], count, *([files[i]] if files else []))
-
-    rows = [(label, [cell(j, count_of[j]) for j in forgotten[label].tolist()],
-             [cell(j, 0) for j in zero[label].tolist()])
-            for label in sorted(forgotten)]
-    return gallery.per_class_gallery_figure(rows, args.k, name_of, title)
+    if args.examples is not None:
+        return gallery.listed_gallery(args.examples, ids, counts, args.k, args.per_class)
+    if args.per_class and args.dataset == "cifar100":  # before loading 50,000 images
+        raise UsageError(f"--per_class draws one row per class, and cifar100 has 100 (at most "
+                         f"{gallery.MAX_CLASS_ROWS}); leave out --per_class")
+    return gallery.example_gallery(args.dataset, ids, counts, args.k, args.per_class,
+                                   args.data_dir, args.seed)
 
 
 def add_datamap_flags(parser):

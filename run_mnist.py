@@ -7,7 +7,6 @@ the files of the original run_mnist.py (see docs/files.md), with --noise_percent
 ``<save_fname>_changed_labels.txt`` (as run_cifar.py), plus the run's resume files.
 """
 
-import torch
 import torch.nn.functional as F
 
 from forgetting.cli import (add_common_flags, add_noise_flags, check_common_flags,

@@ -13,6 +13,9 @@ matplotlib.use("Agg")  # before pyplot: files only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from forgetting.analysis.counts import gallery_ids  # noqa: E402
+from forgetting.errors import UsageError  # noqa: E402
+
 # Classes beyond which one row per class is no longer a readable figure.
 MAX_CLASS_ROWS = 20
 # Characters of a file name that fit under an image (overall, per class); longer names keep
@@ -114,3 +117,75 @@ def gallery_title(dataset, n_examples, counts):
     """The figure's title: the dataset and the share of unforgettable examples."""
     zero = int(np.sum(np.asarray(counts) == 0))
     return f"{dataset}: {zero:,} of {n_examples:,} examples unforgettable ({100 * zero / n_examples:.1f}%)"
+
+
+def example_gallery(dataset, ids, counts, k=8, per_class=False, data_dir=None, seed=1):
+    """The whole gallery (plot_figures.py gallery, notebooks) of a dataset the training
+    scripts load: ``ids_gallery`` with the images of ``example_images`` (``data_dir``:
+    torchvision's datasets; ``seed``: a ``permuted_*`` run's permutation), captioned
+    ``label L`` (CIFAR-10: the class name), titled by ``gallery_title``."""
+    from forgetting.data import images  # torch: only for this figure
+
+    name_of = ((lambda label: images.CIFAR10_CLASSES[label]) if dataset == "cifar10"
+               else (lambda label: f"label {label}"))
+    return ids_gallery(ids, counts, k,
+                       lambda shown: images.example_images(dataset, shown, data_dir, seed),
+                       name_of, gallery_title(dataset, len(ids), counts), per_class)
+
+
+def listed_gallery(examples, ids, counts, k=8, per_class=False, say=print):
+    """The gallery of a run_images.py run from its ``__examples.tsv`` listing (``examples``):
+    ``ids_gallery`` with the images of ``listed_example_images``, captioned with the class
+    name, the count and each image's file name."""
+    from forgetting.data import images  # torch: only for this figure
+
+    source = images.run_data_source(examples)
+    classes = source["classes"]
+    if per_class and len(classes) > MAX_CLASS_ROWS:
+        raise UsageError(f"--per_class draws one row per class, and {source['name']} has "
+                         f"{len(classes)} (at most {MAX_CLASS_ROWS}); leave out --per_class")
+
+    def images_of(shown):
+        found = images.listed_example_images(examples, shown, say=say)
+        return found.images, found.labels, found.paths
+
+    return ids_gallery(ids, counts, k, images_of, lambda label: classes[label],
+                       gallery_title(source["name"], len(ids), counts), per_class)
+
+
+def ids_gallery(ids, counts, k, images_of, name_of=str, title="", per_class=False):
+    """The ``k`` most forgotten and ``k`` unforgettable of the examples ``ids`` (their
+    forgetting ``counts``, e.g. a sorting file's; chosen by ``gallery_ids``) as a Figure: two
+    rows (``gallery_figure``), or with ``per_class`` one row per class
+    (``per_class_gallery_figure``). ``images_of(ids)`` gives ``(images, labels)`` of the ids
+    it is given, or ``(images, labels, file paths)`` to caption each with its file name:
+    those shown, or all of them with ``per_class`` (the choice needs every label);
+    ``name_of`` a label's caption."""
+    ids, counts = np.asarray(ids, dtype=np.int64), np.asarray(counts, dtype=np.int64)
+    count_of = dict(zip(ids.tolist(), counts.tolist()))
+
+    def fetch(which):
+        pixels, labels, *files = images_of(which)
+        return pixels, labels, (files[0] if files else None)
+
+    def extra(files, i):  # the cell's file name, when the images have files
+        return [files[i]] if files is not None else []
+
+    if not per_class:
+        forgotten, zero = gallery_ids(ids, counts, None, k)
+        shown = np.concatenate([forgotten, zero])
+        pixels, labels, files = fetch(shown)
+        cells = [(pixels[i], labels[i], count_of[j], *extra(files, i))
+                 for i, j in enumerate(shown.tolist())]
+        return gallery_figure(cells[:len(forgotten)], cells[len(forgotten):], k, name_of, title)
+    pixels, labels, files = fetch(ids)
+    forgotten, zero = gallery_ids(ids, counts, labels, k, per_class=True)
+    position = {j: i for i, j in enumerate(ids.tolist())}
+
+    def cell(j, count):
+        return (pixels[position[j]], count, *extra(files, position[j]))
+
+    rows = [(label, [cell(j, count_of[j]) for j in forgotten[label].tolist()],
+             [cell(j, 0) for j in zero[label].tolist()])
+            for label in sorted(forgotten)]
+    return per_class_gallery_figure(rows, k, name_of, title)

@@ -7,8 +7,6 @@ numbers with the analysis modules, prints one ``measured: <key> = <value>`` line
 the paper reports (forgetting/analysis/measured.py) and returns the figure for plot_figures.py
 to save. ``SUBCOMMANDS`` has the entries plot_figures.py adds to its own.
 """
-import types
-
 import numpy as np
 
 from forgetting.analysis import stat_figures
@@ -17,10 +15,10 @@ from forgetting.analysis.budgets import (budget_agreement, check_budgets, counts
 from forgetting.analysis.first_learning import first_learning_over_runs
 from forgetting.analysis.margin import margins_over_runs
 from forgetting.analysis.measured import say_measured
-from forgetting.analysis.stability import per_run_counts, split_half_sums, stability
+from forgetting.analysis.stability import per_run_counts, stability
 from forgetting.errors import UsageError
 from forgetting.files.run_selection import (add_combining_flags, add_runs_flags,
-                                            check_run_selection, runs_to_combine)
+                                            runs_to_combine, select_runs)
 from forgetting.scores.over_runs import check_same_ids
 
 
@@ -31,12 +29,7 @@ def add_run_flags(parser):
 
 def selected_runs(args):
     """``(runs, epochs)`` that the run selection flags of ``args`` select, after every refusal."""
-    check_run_selection(args.input_fname_args, args.epochs, args.input_dir)
     return runs_to_combine(args, list_included=False)
-
-
-def _over(n_runs):
-    return f"summed over {n_runs} runs" if n_runs > 1 else "one run"
 
 
 # first_learning ------------------------------------------------------------------------
@@ -48,16 +41,8 @@ def draw_first_learning(args):
     n, kept = len(result.ids), int(learned.sum())
     print(f"first learning: {kept} of {n} examples learned in every run; {n - kept} never "
           f"learned in some run (no first learning event) left out")
-    rho = result.spearman()
-    say_measured("spearman_first_learning", rho)
-    x_label = "presentation at which first learned (1 = the first)"
-    if len(runs) > 1:
-        x_label += f", mean over {len(runs)} runs"
-    return stat_figures.histogram2d_figure(
-        result.presentation[learned], result.counts[learned], x_label,
-        f"forgetting events ({_over(len(runs))})",
-        f"First learning vs forgetting: {kept} examples, first {epochs} presentations\n"
-        f"Spearman rank correlation {rho:.3f}", x_step=1 / len(runs))
+    say_measured("spearman_first_learning", result.spearman())
+    return stat_figures.first_learning_figure(result, len(runs), epochs)
 
 
 # margin --------------------------------------------------------------------------------
@@ -72,14 +57,8 @@ def draw_margin(args):
           f"{n - kept - not_finite} without a forgetting event (no margin) left out")
     if not_finite:
         print(f"  and {not_finite} whose margin is not finite (a diverged run) left out")
-    rho = result.spearman()
-    say_measured("spearman_margin", rho)
-    return stat_figures.histogram2d_figure(
-        result.events[forgotten], result.margin[forgotten],
-        f"forgetting events ({_over(len(runs))}; runs that never learned it: 0)",
-        "misclassification margin (mean margin at the forgetting events)",
-        f"Forgetting vs misclassification margin: {kept} examples, first {epochs} presentations\n"
-        f"Spearman rank correlation {rho:.3f}")
+    say_measured("spearman_margin", result.spearman())
+    return stat_figures.margin_figure(result, len(runs), epochs)
 
 
 # seeds ---------------------------------------------------------------------------------
@@ -97,26 +76,19 @@ def draw_seeds(args):
     if len(runs) < 2:
         raise UsageError(f"seeds compares runs, and the selection holds {len(runs)}; select two "
                          "or more seeds of one experiment (leave seed out of --input_fname_args)")
-    ids, counts = per_run_counts([run.path for run in runs], epochs)
+    _, counts = per_run_counts([run.path for run in runs], epochs)
     result = stability(counts)
     labels = run_labels(runs)
     say_measured("pearson_pairwise", result.pairwise["pearson"])
     say_measured("spearman_pairwise", result.pairwise["spearman"])
-    halves = None
     if result.split_half:
         print(f"split-half: mean over {len(result.splits)} splits of the {len(runs)} runs into "
               f"halves of {len(runs) // 2} and {len(runs) - len(runs) // 2}")
         say_measured("pearson_split_half", result.split_half["pearson"])
         say_measured("spearman_split_half", result.split_half["spearman"])
-        first_half = result.splits[0]
-        halves = (*split_half_sums(counts, first_half), [labels[i] for i in first_half])
     else:
         print(f"split-half: needs at least 4 runs, the selection holds {len(runs)}; not measured")
-    title = (f"Forgetting counts across {len(runs)} runs ({len(ids)} examples, first {epochs} "
-             f"presentations): mean pairwise Pearson {result.pairwise['pearson']:.3f}")
-    if result.split_half:
-        title += f", split-half {result.split_half['pearson']:.3f}"
-    return stat_figures.seeds_figure(result.matrix, labels, halves, title)
+    return stat_figures.stability_figure(result, counts, labels, epochs)
 
 
 # epoch_budget --------------------------------------------------------------------------
@@ -141,14 +113,7 @@ def draw_epoch_budget(args):
         for key, value in (("spearman", a.spearman), ("pearson", a.pearson),
                            ("precision", a.precision), ("recall", a.recall)):
             say_measured(f"{key}@{n}", value)
-    curves = {"Spearman (the paper's Fig. 7 left)": [agreement[n].spearman for n in budgets],
-              "Pearson": [agreement[n].pearson for n in budgets],
-              "precision, unforgettable": [agreement[n].precision for n in budgets],
-              "recall, unforgettable": [agreement[n].recall for n in budgets]}
-    return stat_figures.curves_figure(
-        budgets, {k: np.array(v) for k, v in curves.items()},
-        "epochs N (counts over each run's first N presentations)",
-        f"Counts after N epochs vs after all {epochs} ({len(runs)} run(s))")
+    return stat_figures.budget_figure(agreement, budgets, epochs, len(runs))
 
 
 # cross_arch ----------------------------------------------------------------------------
@@ -183,13 +148,11 @@ def reference_counts(args):
     """``(runs, epochs, ids, counts)`` of the reference selection (``--reference_dir``,
     ``--reference_args``, ``--reference_epochs``): its forgetting counts summed over its runs,
     its lines and refusals naming those flags."""
-    reference = types.SimpleNamespace(
-        input_dir=args.reference_dir, input_fname_args=args.reference_args,
-        epochs=args.reference_epochs, verbose=args.verbose, include_diverged=args.include_diverged)
     try:
-        check_run_selection(args.reference_args, args.reference_epochs, args.reference_dir)
-        runs, epochs = runs_to_combine(reference, say=lambda line: print(_reference_flags(line)),
-                                       list_included=False)
+        runs, epochs = select_runs(args.reference_dir, args.reference_args, args.reference_epochs,
+                                   args.include_diverged,
+                                   say=lambda line: print(_reference_flags(line)),
+                                   verbose=args.verbose, list_included=False)
         ids, counts = counts_at_budgets([run.path for run in runs], epochs, [])
     except UsageError as err:
         raise UsageError(f"reference runs: {_reference_flags(str(err))}") from None

@@ -1,6 +1,10 @@
 """The figures of the statistical analyses (forgetting/analysis/first_learning.py, margin.py,
 stability.py, budgets.py), as matplotlib Figures (Agg: no display needed). They only draw:
 the numbers come in computed.
+
+``first_learning_figure``, ``margin_figure``, ``stability_figure`` and ``budget_figure`` draw
+the figure of plot_figures.py's subcommand of that analysis from the analysis' result (a
+notebook shows the returned Figure); the others are their parts.
 """
 import matplotlib
 
@@ -8,6 +12,8 @@ matplotlib.use("Agg")  # before pyplot: files only, on machines without a displa
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
+
+from forgetting.analysis.stability import split_half_sums  # noqa: E402
 
 MAX_BINS = 60
 
@@ -98,3 +104,65 @@ def curves_figure(x, curves, xlabel, title):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9)
     return fig
+
+
+def _over(n_runs):
+    return f"summed over {n_runs} runs" if n_runs > 1 else "one run"
+
+
+def first_learning_figure(result, n_runs, epochs):
+    """plot_figures.py first_learning's figure: the 2-D histogram of a ``FirstLearning``
+    (``first_learning_over_runs`` of ``n_runs`` runs read for ``epochs`` presentations) over
+    the examples learned in every run, its Spearman correlation in the title."""
+    learned = result.learned
+    x_label = "presentation at which first learned (1 = the first)"
+    if n_runs > 1:
+        x_label += f", mean over {n_runs} runs"
+    return histogram2d_figure(
+        result.presentation[learned], result.counts[learned], x_label,
+        f"forgetting events ({_over(n_runs)})",
+        f"First learning vs forgetting: {int(learned.sum())} examples, first {epochs} "
+        f"presentations\nSpearman rank correlation {result.spearman():.3f}", x_step=1 / n_runs)
+
+
+def margin_figure(result, n_runs, epochs):
+    """plot_figures.py margin's figure (Fig. 2 left): the 2-D histogram of a ``Margins``
+    (``margins_over_runs`` of ``n_runs`` runs, ``epochs`` presentations) over the examples
+    forgotten at least once, its Spearman correlation in the title."""
+    forgotten = result.forgotten
+    return histogram2d_figure(
+        result.events[forgotten], result.margin[forgotten],
+        f"forgetting events ({_over(n_runs)}; runs that never learned it: 0)",
+        "misclassification margin (mean margin at the forgetting events)",
+        f"Forgetting vs misclassification margin: {int(forgotten.sum())} examples, first "
+        f"{epochs} presentations\nSpearman rank correlation {result.spearman():.3f}")
+
+
+def stability_figure(result, counts, labels, epochs):
+    """plot_figures.py seeds' figure: the pairwise matrix of a ``Stability`` (``stability`` of
+    the per-run ``counts`` (R, n), runs read for ``epochs`` presentations, named by
+    ``labels``) and, when it measured split-half, the first split's two sums."""
+    runs = len(counts)
+    halves = None
+    if result.split_half:
+        first_half = result.splits[0]
+        halves = (*split_half_sums(counts, first_half), [labels[i] for i in first_half])
+    title = (f"Forgetting counts across {runs} runs ({counts.shape[1]} examples, first {epochs} "
+             f"presentations): mean pairwise Pearson {result.pairwise['pearson']:.3f}")
+    if result.split_half:
+        title += f", split-half {result.split_half['pearson']:.3f}"
+    return seeds_figure(result.matrix, labels, halves, title)
+
+
+def budget_figure(agreement, budgets, epochs, n_runs):
+    """plot_figures.py epoch_budget's figure (Fig. 7 left): ``budget_agreement``'s Spearman,
+    Pearson, precision and recall against the ``budgets`` N, for ``n_runs`` runs read for
+    ``epochs`` presentations."""
+    curves = {"Spearman (the paper's Fig. 7 left)": [agreement[n].spearman for n in budgets],
+              "Pearson": [agreement[n].pearson for n in budgets],
+              "precision, unforgettable": [agreement[n].precision for n in budgets],
+              "recall, unforgettable": [agreement[n].recall for n in budgets]}
+    return curves_figure(
+        budgets, {k: np.array(v) for k, v in curves.items()},
+        "epochs N (counts over each run's first N presentations)",
+        f"Counts after N epochs vs after all {epochs} ({n_runs} run(s))")

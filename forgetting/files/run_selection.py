@@ -238,18 +238,33 @@ def add_combining_flags(parser, epochs_help):
                         help="use runs whose training loss became non-finite (refused by default)")
 
 
-def runs_to_combine(args, say=print, list_included=True):
-    """``(runs, epochs)``: the runs that ``args`` (``--input_dir``, ``--input_fname_args`` and
-    the ``add_combining_flags``) select for one result, after every refusal: none found, mixed
-    experiments, diverged runs, disagreeing epochs. ``say`` gets the selection's lines and
-    which epochs were read."""
-    fname_args = args.input_fname_args or []
-    runs = find_runs(args.input_dir, fname_args, say=say, verbose=args.verbose,
-                     list_included=list_included)
-    require_runs(runs, args.input_dir, fname_args)
+def select_runs(input_dir, fname_args=None, epochs=None, include_diverged=False, say=print,
+                verbose=False, list_included=True):
+    """``(runs, epochs)``: the runs below ``input_dir`` that ``fname_args`` (``[arg, val, ...]``
+    as ``--input_fname_args``) select for one result, and the number of presentations per run
+    to read (``epochs``, else the runs' recorded ``--epochs``), after every refusal (a
+    UsageError): a missing directory, none found, mixed experiments, diverged runs (unless
+    ``include_diverged``), disagreeing epochs. ``say`` gets the selection's lines and which
+    epochs were read; ``say=lambda line: None`` silences them.
+
+    The selection every tool that combines runs makes; a notebook calls it directly::
+
+        runs, epochs = select_runs("mnist_results", ["dataset", "mnist_5k"])
+        paths = [run.path for run in runs]
+    """
+    fname_args = check_run_selection(fname_args, epochs, input_dir)
+    runs = find_runs(input_dir, fname_args, say=say, verbose=verbose, list_included=list_included)
+    require_runs(runs, input_dir, fname_args)
     check_one_experiment(runs)
-    refuse_diverged(runs, args.include_diverged)
-    return runs, epochs_of(runs, args.epochs, say=say)
+    refuse_diverged(runs, include_diverged)
+    return runs, epochs_of(runs, epochs, say=say)
+
+
+def runs_to_combine(args, say=print, list_included=True):
+    """``select_runs`` with the parsed flags ``args`` (``--input_dir``, ``--input_fname_args``
+    and the ``add_combining_flags``)."""
+    return select_runs(args.input_dir, args.input_fname_args, args.epochs, args.include_diverged,
+                       say=say, verbose=args.verbose, list_included=list_included)
 
 
 def require_runs(runs, input_dir, fname_args):
