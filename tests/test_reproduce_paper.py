@@ -314,3 +314,29 @@ def test_fig1_in_miniature_end_to_end_then_nothing_to_redo(tmp_path, capsys, mon
     reproduce_paper.main(argv)
     again = capsys.readouterr().out
     assert "running: " not in again and again.count("finished, skipped: ") == 5
+
+
+@pytest.mark.parametrize("scale", ["full", "mini"])
+def test_every_training_command_passes_its_scripts_own_checks(capsys, tmp_path, scale):
+    """What each sweep would start (its first grid point) parses with the training script's
+    parser and passes the script's refusals, so no run of the plan fails on its flags."""
+    import run_cifar
+    import run_continual
+    import run_mnist
+    from forgetting.cli import check_common_flags, check_image_flags
+
+    checks = {"run_mnist.py": (run_mnist, [check_common_flags, run_mnist.check_mnist_flags]),
+              "run_cifar.py": (run_cifar, [check_common_flags, check_image_flags]),
+              "run_continual.py": (run_continual, [run_continual.check_continual_flags])}
+    lines = dry_run(capsys, "all", "--scale", scale, "--output_dir", str(tmp_path))
+    found = sweeps(lines, directories=True)
+    assert found
+    for script, fixed, axes in found:
+        argv = []
+        for name, value in {**fixed, **{axis: values[0] for axis, values in axes.items()}}.items():
+            argv += [f"--{name}"] + ([] if value is True else
+                                     value if isinstance(value, list) else [value])
+        module, script_checks = checks[script]
+        args = module.parse_args(argv)
+        for check in script_checks:
+            check(args)

@@ -22,6 +22,20 @@ import shlex
 from typing import Optional, Tuple
 
 
+# Networks without dropout: run_mnist.py refuses --no_dropout with them (it would name a
+# second, identical run), so the dataset's --no_dropout is left out when one replaces its net.
+WITHOUT_DROPOUT = ("mlp",)
+
+
+def with_model(flags, model):
+    """The dataset's training ``flags`` with ``--model model`` (None: as they are)."""
+    if not model:
+        return tuple(flags)
+    if model in WITHOUT_DROPOUT:
+        flags = [flag for flag in flags if flag != "--no_dropout"]
+    return (*flags, "--model", model)
+
+
 @dataclasses.dataclass(frozen=True)
 class Step:
     kind: str                   # "sweep", "order", "collect" or "figure"
@@ -130,8 +144,8 @@ class Plan:
         least forgotten (--keep_lowest_n 0) and random (-1); its directory."""
         self.sorted_uniform(ds)
         where = self.path("runs", ds.name, f"{model}_removal" if model else "removal")
-        flags = (*ds.removal, *(("--model", model) if model else ()), "--sorting_file",
-                 ds.sorted_name, "--input_dir", self.path("sorting"))
+        flags = (*with_model(ds.removal, model), "--sorting_file", ds.sorted_name,
+                 "--input_dir", self.path("sorting"))
         self.sweep([grid_seeds(1, seeds or self.scale.seeds), f"remove_n={ds.remove_n}",
                     "keep_lowest_n=0,-1"], ds.script, *self.training_flags(ds, flags, where))
         return where
@@ -256,7 +270,7 @@ class Plan:
         model = self.scale.small_model[0]
         where = self.path("runs", ds.name, model)
         self.sweep([grid_seeds(1, self.scale.seeds)], ds.script,
-                   *self.training_flags(ds, (*ds.uniform, "--model", model), where))
+                   *self.training_flags(ds, with_model(ds.uniform, model), where))
         self.figure(exp, "cross_arch", "--reference_dir", reference, "--reference_args", "dataset",
                     ds.name, "--input_dir", where, "--input_fname_args", "dataset", ds.name,
                     inputs=[reference, where])
