@@ -57,7 +57,8 @@ SCRIPT = "custom"   # the run record's "script" for runs written by a Recorder
 
 
 class Recorder:
-    """Records one run of the user's loop into ``output_dir`` under the save_fname ``name``.
+    """Records one run of the user's loop into ``output_dir`` under the save_fname ``name``
+    (the training scripts' runs: ``for_job``).
 
     ``train_ids``: the example ids of the training set (ints, any order: the position of an
     id is its index here, as in the scripts' files); ``epochs``: how many the run trains
@@ -158,7 +159,7 @@ class Recorder:
         """The epoch's optimiser steps are done: start the host copy of the weights for the
         resume state, beside the test pass, which must only read them (optional: ``end_epoch``
         copies them otherwise)."""
-        self._check_open()
+        self._refuse_finished()
         if not self._copying:
             self.saver.start_weight_copy(self.epochs_done)
             self._copying = True
@@ -168,9 +169,9 @@ class Recorder:
         example once; show it to the sampler, then hand it to the saver (the files are written
         in a background thread). ``test_acc``: the test accuracy in percent (None: 0.0, for a
         loop without a test set; the files hold a number). Returns the epoch's ``EpochStats``."""
-        self._check_open()
+        self._refuse_finished()
         batches, self._batch = self._batch, 0
-        if self._id_table is not None:
+        if self._id_table is not None:   # before the weight copy: a refused epoch copies nothing
             self._ids_to_positions(batches)
         self.start_weight_copy()
         epoch, self._copying = self.epochs_done, False
@@ -181,7 +182,7 @@ class Recorder:
         self.epochs_done = epoch + 1
         return stats
 
-    def _check_open(self):
+    def _refuse_finished(self):
         if self._saving is None:
             raise UsageError(f"the run in {self.paths.resume_state} already finished "
                              f"{self.epochs_done} epochs; start the loop at rec.epochs_done")
