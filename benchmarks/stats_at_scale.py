@@ -7,8 +7,8 @@ refresher child, final pickle) on a real ResNet18 + SGD state (so the resume sta
 checkpoint have their real size, ~90 MB and ~45 MB), and replaces only the two functions that
 do the GPU's work:
 
-* ``train_epoch``: calls the real ``EpochRecorder.record`` once per batch of 128 with
-  synthetic outputs, then sleeps until 90% of ``--epoch_seconds`` have passed since it began (the
+* ``train_epoch``: calls the real ``Recorder.record`` (training/custom.py) once per batch of
+  128 with synthetic outputs, then sleeps until 90% of ``--epoch_seconds`` have passed since it began (the
   main thread waiting for a GPU epoch, which leaves the CPU cores to the commit thread and
   the refresher child, as on a GPU machine);
 * ``evaluate``: sleeps the other 10% of the epoch (the GPU's test pass; the training pass
@@ -93,7 +93,7 @@ def make_fake_epoch(n, epoch_seconds, record_times):
             b = len(positions)
             outputs, targets, losses = pool[k][:b], pool_targets[k][:b], pool_losses[k][:b]
             t = time.perf_counter()
-            recorder.record(batch_index, positions, outputs, targets, losses)
+            recorder.record(positions, outputs, targets, losses)
             recording += time.perf_counter() - t
         record_times.append(recording)
         # the rest of the training pass is the GPU's: sleep until it has lasted its share

@@ -5,9 +5,10 @@ statistics) -> stats files -> ordering -> sorting file -> the next run's selecti
 
 For notebooks: ``forgetting.load_stats(path)`` (a stats file as a long pandas DataFrame) and
 ``forgetting.load_sorting(path)`` (a sorting file as one), from ``forgetting.analysis.tables``.
-``forgetting.Recorder`` records a loop the user writes into the same run files as the
-training scripts (forgetting/training/custom.py). They are looked up on first use: importing the package imports nothing (the refresher child
-process and the ordering script import it and must start fast: no numpy, pandas or torch).
+``forgetting.Recorder`` is what the training scripts record and save through, and a loop the
+user writes calls it the same way (forgetting/training/custom.py). They are looked up on first
+use: importing the package imports nothing (the refresher child process and the ordering
+script import it and must start fast: no numpy, pandas or torch).
 """
 
 __all__ = ["Recorder", "load_sorting", "load_stats"]

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import forgetting
 from forgetting.errors import UsageError
 from helpers import DEVICES, PYTHON, REPO, cli_env, load_pickle, run_script
-from oracles import oracle_forgetting
+from oracles import oracle_forgetting, oracle_tie_order
 
 IDS = 1000 + 7 * np.random.RandomState(0).permutation(50)   # ids are not positions
 X = torch.randn(50, 5, generator=torch.Generator().manual_seed(1))
@@ -105,11 +105,15 @@ def test_the_example_is_read_by_the_ordering_script(tmp_path):
     got = dict(zip(sorting["indices"].tolist(), sorting["forgetting counts"].tolist()))
     assert got == oracle
     assert sorting["indices"].tolist() == sorted(oracle, key=lambda i: (oracle[i], i))
-    # the other readers of the README's section take it too
-    run_script("score_examples.py", "--score", "forgetting", "--input_dir", tmp_path,
-               "--output_dir", tmp_path, "--output_name", "scored", "--epochs", 3,
+    # the other readers of the README's section take it too: AUM reads the margins
+    run_script("score_examples.py", "--score", "aum", "--input_dir", tmp_path,
+               "--output_dir", tmp_path, "--output_name", "custom_aum", "--epochs", 3,
                must_succeed=True)
-    assert load_pickle(tmp_path / "scored.pkl")["indices"].tolist() == sorting["indices"].tolist()
+    aum = {i: sum(v[2]) / 3 for i, v in stats.items() if isinstance(i, int)}   # mean margin
+    scored = load_pickle(tmp_path / "custom_aum.pkl")
+    assert scored["indices"].tolist() == oracle_tie_order(aum, descending=True)
+    np.testing.assert_allclose(scored["aum"], [aum[i] for i in scored["indices"].tolist()],
+                               rtol=1e-12)
     run_script("plot_figures.py", "histogram", "--sorting_file", tmp_path / "sorted.pkl",
                "--output", tmp_path / "hist.png", must_succeed=True)
     assert (tmp_path / "hist.png").stat().st_size > 0

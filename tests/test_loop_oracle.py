@@ -9,8 +9,8 @@ example's margin from ``torch.sort`` of its outputs (tests/oracles.py, which the
 own tests use too) and appends loss, correctness and margin to the example's lists. Its network is the original's ``Net``, dropout switched by a flag.
 
 Our side is what ``run_mnist.py`` builds (its TrainingJob: model, optimiser, loss, normaliser,
-sampler) trained by ``forgetting.training.loop.train_epoch`` into an ``EpochRecorder``, the
-same initial weights and the same seed. Over 2 epochs of a few hundred real digits the
+sampler) trained by ``forgetting.training.loop.train_epoch`` into the scripts' ``Recorder``
+(its ``end_epoch`` gives the committed statistics), the same initial weights and the same seed. Over 2 epochs of a few hundred real digits the
 presented ids, the accuracies and the running training accuracy must be identical, and the
 losses and margins equal within float tolerance: the original's cross-entropy re-normalises
 the log-probabilities, ours reads them as they are, so the last bits differ and drift a little
@@ -27,8 +27,8 @@ from torch import nn
 from torchvision import transforms
 
 import run_mnist
+from forgetting.training.custom import Recorder
 from forgetting.training.loop import evaluate, train_epoch
-from forgetting.training.recorder import EpochRecorder
 from helpers import MNIST_5K, call_main
 from oracles import original_example_stats
 
@@ -174,15 +174,15 @@ def test_train_epoch_matches_the_original_train(mnist_job, no_dropout):
 
     torch.manual_seed(SEED)
     np.random.seed(SEED)
-    recorder = EpochRecorder(len(IDS), BATCH_SIZE, job.device)
     ours, our_orders, our_test_losses = [], [], []
-    for epoch in range(EPOCHS):
-        order = job.sampler.epoch_plan(epoch, len(IDS), job.device).order
-        train_epoch(job, recorder, epoch, order)
-        test_acc, test_loss = evaluate(job)
-        ours.append(recorder.to_host(test_acc))
-        our_orders.append(IDS[order.cpu().numpy()].tolist())
-        our_test_losses.append(test_loss)
+    with Recorder.for_job(job) as rec:
+        for epoch in range(EPOCHS):
+            order = job.sampler.epoch_plan(epoch, len(IDS), job.device).order
+            train_epoch(job, rec, epoch, order)
+            test_acc, test_loss = evaluate(job)
+            ours.append(rec.end_epoch(test_acc))
+            our_orders.append(IDS[order.cpu().numpy()].tolist())
+            our_test_losses.append(test_loss)
 
     assert our_orders == original_orders                  # the same ids, in the same batches
     assert sorted(k for k in example_stats if k not in ("train", "test")) == IDS.tolist()

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from forgetting.training import loop as train_loop
+from forgetting.training.custom import Recorder
 from forgetting.training.optim import make_optimizer, sgd_learning_rate
-from forgetting.training.recorder import EpochRecorder
 
 
 def original_rates(base_lr, epochs):
@@ -74,10 +74,10 @@ def test_the_training_loop_steps_at_the_scheduled_rate(run_until_training, tmp_p
         return step(*args, **kwargs)
 
     job.optimizer.step = recording_step
-    recorder = EpochRecorder(2, 2, job.device)
     epochs = [0, 60, 61, 120, 121, 160, 161]
-    for epoch in epochs:
-        train_loop.train_epoch(job, recorder, epoch, job.sampler.epoch_plan(epoch, 2, job.device).order)
+    with Recorder.for_job(job) as rec:
+        for epoch in epochs:
+            train_loop.train_epoch(job, rec, epoch, job.sampler.epoch_plan(epoch, 2, job.device).order)
     assert rates == [original_rates(0.05, 162)[e] for e in epochs]
 
 

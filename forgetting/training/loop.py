@@ -1,14 +1,14 @@
-"""The one training loop both scripts use: train an epoch, evaluate, hand it to the saver, say it.
+"""The one training loop the scripts use: train an epoch, evaluate, hand it to the Recorder, say it.
 
 Per epoch (docs/training.md#each-epoch): the sampler gives the batch order (the original's fresh
 ``numpy.random.permutation``, or a ``--sampling`` plan with per-presentation loss weights);
 each batch is an index gather from the device-resident training set; the per-example
 statistics are recorded BEFORE the optimiser step; then the test set is evaluated and the
-sampler observes the epoch's losses and correctness (on the device). Durability (resume,
-commit thread, legacy pickle, signals) is the ``RunSaver``'s job (training/saver.py);
-progress within an epoch is ``EpochProgress``'s (training/progress.py). A user's own loop
-records through the same ``EpochRecorder`` and ``RunSaver`` with ``forgetting.Recorder``
-(training/custom.py), so its files are these scripts' files.
+sampler observes the epoch's losses and correctness (on the device). Recording and saving
+go through ``forgetting.Recorder`` (training/custom.py), the object a user's own loop calls
+too: its ``record`` per batch and ``end_epoch`` per epoch; behind it, durability (resume,
+commit thread, legacy pickle, signals) is the ``RunSaver``'s job (training/saver.py).
+Progress within an epoch is ``EpochProgress``'s (training/progress.py).
 
 What it says (``job.say``): the original's ``Training on N examples`` once, then per epoch the
 original's ``Validation Epoch`` line (0-based epoch, mean test loss, test accuracy; users grep
@@ -25,10 +25,10 @@ import torch
 
 from forgetting.files.naming import SAMPLING_OPTIONS, RunPaths
 from forgetting.files.run_record import new_record
+from forgetting.training.custom import Recorder
 from forgetting.training.progress import EpochProgress
-from forgetting.training.recorder import EpochRecorder
 from forgetting.training.sampling import UniformOrder, make_sampler
-from forgetting.training.saver import RunSaver, RunStopped, os_errors_stop_the_run
+from forgetting.training.saver import RunStopped, os_errors_stop_the_run
 
 EVAL_BATCH = 1000
 VALIDATION_LINE = "\n| Validation Epoch #%d\t\t\tLoss: %.4f Acc@1: %.2f%%"   # the original's text
@@ -116,16 +116,16 @@ def evaluate(job, images=None, labels=None):
     return 100.0 * int(correct) / len(labels), loss_sum / len(labels)
 
 
-def train_epoch(job, recorder, epoch, order, progress=None, weights=None):
+def train_epoch(job, rec, epoch, order, progress=None, weights=None):
     """One pass over the training positions ``order`` (device int64), batch by batch,
-    recording every example before the optimiser step; ``progress.batch_done`` after each.
-    ``weights`` (device float32 per entry of ``order``, or None) multiply the per-example
-    losses in the step's mean."""
+    recording every example into the ``Recorder`` ``rec`` before the optimiser step;
+    ``progress.batch_done`` after each. ``weights`` (device float32 per entry of ``order``, or
+    None) multiply the per-example losses in the step's mean."""
     if job.lr_for_epoch is not None:
         for group in job.optimizer.param_groups:
             group["lr"] = job.lr_for_epoch(epoch)
     job.model.train()
-    recorder.begin_epoch(len(order))
+    rec.begin_epoch(len(order))
     for batch_index, start in enumerate(range(0, len(order), job.batch_size)):
         positions = order[start:start + job.batch_size]
         targets = job.train_y[positions]
@@ -134,7 +134,7 @@ def train_epoch(job, recorder, epoch, order, progress=None, weights=None):
         with _autocast(job):
             outputs = job.model(inputs)
         losses = job.loss_fn(outputs.float(), targets)
-        recorder.record(batch_index, positions, outputs, targets, losses)
+        rec.record(positions, outputs, targets, losses)
         if weights is None:
             losses.mean().backward()
         else:
@@ -146,43 +146,39 @@ def train_epoch(job, recorder, epoch, order, progress=None, weights=None):
 
 @os_errors_stop_the_run
 def run_training(job):
-    """Train ``job.epochs`` epochs (or the rest of them with ``job.resume``), saving as it goes.
+    """Train ``job.epochs`` epochs (or the rest of them with ``job.resume``), saving as it goes
+    through ``forgetting.Recorder`` (training/custom.py), the object a user's loop uses.
 
     Raises RunStopped, after saving every finished epoch, when SIGINT/SIGTERM arrives.
     """
-    saver = RunSaver(job)
-    if saver.finished():
-        saver.report_finished()
-        return
-    run_started = time.perf_counter()
-    recorder = EpochRecorder(len(job.train_ids), job.batch_size, job.device,
-                             by_position=job.sampler.presents_each_once)
-    # A sampler presents a chosen subset (sgd_s: the hardest examples), so the running accuracy
-    # over its presentations is not the training set's and may fall while the model improves.
-    train_acc_label = ("train acc" if job.sampler.presents_each_once
-                       else "train acc on the presented examples")
-    job.say('Training on ' + str(len(job.train_ids)) + ' examples')
-    with saver.stop_safely():
-        for epoch in range(saver.epochs_done, job.epochs):
+    with Recorder.for_job(job) as rec:
+        if rec.saver.finished():
+            return
+        run_started = time.perf_counter()
+        # A sampler presents a chosen subset (sgd_s: the hardest examples), so the running
+        # accuracy over its presentations is not the training set's and may fall while the
+        # model improves.
+        train_acc_label = ("train acc" if job.sampler.presents_each_once
+                           else "train acc on the presented examples")
+        job.say('Training on ' + str(len(job.train_ids)) + ' examples')
+        for epoch in range(rec.epochs_done, job.epochs):
             started = time.perf_counter()
             plan = job.sampler.epoch_plan(epoch, len(job.train_ids), job.device)
             n_batches = -(-len(plan.order) // job.batch_size)
-            with EpochProgress(recorder, epoch, job.epochs, n_batches, job.progress_every) as progress:
-                train_epoch(job, recorder, epoch, plan.order, progress, plan.weights)
-            saver.start_weight_copy(epoch)
+            with EpochProgress(rec.buffers, epoch, job.epochs, n_batches,
+                               job.progress_every) as progress:
+                train_epoch(job, rec, epoch, plan.order, progress, plan.weights)
+            rec.start_weight_copy()
             test_acc, test_loss = evaluate(job)
             if job.after_test is not None:
                 job.after_test(job, epoch, test_acc, test_loss)
-            stats = recorder.to_host(test_acc)
-            presented = recorder.epoch_device_stats()
-            job.sampler.observe(epoch, presented.positions, presented.loss, presented.correct)
-            saver.commit(epoch, stats)
+            stats = rec.end_epoch(test_acc)
             job.say(VALIDATION_LINE % (epoch, test_loss, test_acc))
             train_acc = f"{stats.train_acc[-1]:.2f}%" if len(stats.train_acc) else "-"
             job.say(f"epoch {epoch + 1}/{job.epochs} | {len(plan.order)} presentations | "
                     f"{train_acc_label} {train_acc} | test acc {test_acc:.2f}% | "
                     f"{time.perf_counter() - started:.2f} s")
-    saver.say_totals(time.perf_counter() - run_started)
+    rec.saver.say_totals(time.perf_counter() - run_started)
 
 
 def run_job(job):
