@@ -24,7 +24,8 @@ from forgetting.files.outdir import make_output_dir
 from forgetting.files.replaced import make_room
 from forgetting.files.run_lock import hold_run_lock
 from forgetting.files.side_text import write_text_once
-from forgetting.training.loop import TrainingJob, flag_fields, run_job
+from forgetting.training.job import TrainingJob
+from forgetting.training.loop import flag_fields, run_job
 from forgetting.training.optim import OPTIMIZERS, make_optimizer
 from models import CIFAR_MODELS, build_cifar_model
 

@@ -30,7 +30,8 @@ from forgetting.files.replaced import make_room
 from forgetting.files.run_lock import hold_run_lock
 from forgetting.files.weights import run_description
 from forgetting.training.continual import TaskSchedule, table_csv
-from forgetting.training.loop import TrainingJob, flag_fields, run_job
+from forgetting.training.job import TrainingJob
+from forgetting.training.loop import flag_fields, run_job
 from forgetting.training.optim import OPTIMIZERS, make_optimizer
 from models import CIFAR_MODELS, MnistNet, build_cifar_model
 

@@ -28,7 +28,8 @@ from forgetting.files.run_lock import hold_run_lock
 from forgetting.files.run_record import read_record
 from forgetting.files.side_text import write_text_once
 from forgetting.files.weights import run_description
-from forgetting.training.loop import TrainingJob, flag_fields, run_job
+from forgetting.training.job import TrainingJob
+from forgetting.training.loop import flag_fields, run_job
 from forgetting.training.optim import OPTIMIZERS, RECIPES, recipe_optimizer
 from forgetting.training.user_model import MODEL_NAMES, build_user_model, gives_log_probabilities
 

@@ -43,6 +43,7 @@ from _common import header, median, peak_rss_mib, run_measured, watch_peak  # no
 
 from forgetting.files.naming import RunPaths  # noqa: E402
 from forgetting.training import loop as train, refresher, saver  # noqa: E402
+from forgetting.training.job import TrainingJob  # noqa: E402
 from forgetting.training.optim import make_optimizer  # noqa: E402
 from models import ResNet18  # noqa: E402
 
@@ -120,7 +121,7 @@ def run(n, epochs, epoch_seconds, keep=False, quiet=False):
     optimizer.zero_grad(set_to_none=True)
     device = torch.device("cpu")
     stamps, record_times = [], []
-    job = train.TrainingJob(
+    job = TrainingJob(
         model=model, optimizer=optimizer, loss_fn=None, prepare_train=None, prepare_test=None,
         train_x=torch.zeros(n, 1, dtype=torch.uint8), train_y=torch.zeros(n, dtype=torch.int64),
         test_x=None, test_y=None, train_ids=np.arange(n, dtype=np.int64), batch_size=BATCH,

@@ -178,7 +178,8 @@ def test_the_test_loss_is_the_mean_over_the_test_set(runs):
     import torch.nn.functional as F
     from forgetting.data.datasets import load_mnist_family
     from forgetting.data.transforms import normaliser
-    from forgetting.training.loop import TrainingJob, evaluate
+    from forgetting.training.job import TrainingJob
+    from forgetting.training.loop import evaluate
     from models import MnistNet
 
     torch.manual_seed(0)

@@ -6,7 +6,7 @@ per epoch; it writes the run files of docs/files.md (the stats log, the original
 ``__stats_dict.pkl``, ``__best_acc.txt``, the resume state and the run record), atomically,
 with the resume guarantees of docs/training.md. Per batch it copies into an
 ``EpochRecorder``'s buffers (training/recorder.py); everything durable is a ``RunSaver``
-(training/saver.py) over a ``TrainingJob`` (training/loop.py).
+(training/saver.py) over a ``TrainingJob`` (training/job.py).
 
 A user's loop (``Recorder(...)``: it takes the run's lock and sets an earlier run aside):
 
@@ -50,6 +50,7 @@ from forgetting.files.naming import RunPaths, check_name_fits
 from forgetting.files.replaced import make_room
 from forgetting.files.run_lock import hold_run_lock
 from forgetting.files.run_record import new_record
+from forgetting.training.job import TrainingJob
 from forgetting.training.recorder import EpochRecorder
 from forgetting.training.saver import RunSaver
 
@@ -72,7 +73,6 @@ class Recorder:
 
     def __init__(self, output_dir, name, train_ids, epochs, batch_size, model, optimizer,
                  device=None, resume=False, config=None, n_test=None, say=print):
-        from forgetting.training.loop import TrainingJob   # here: loop.py imports this module
         if device is None:   # where the outputs will be: the model's device
             device = next(iter(model.parameters()), torch.zeros(())).device
         device = torch.device(device)
