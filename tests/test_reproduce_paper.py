@@ -264,9 +264,11 @@ def test_the_comparison_table_puts_the_papers_numbers_beside_ours():
                                 "ResNet18 on cifar10 (--data_augmentation), seeds 1-10, "
                                 "200 epochs |")
     assert seeds[-1].split(" | ")[2] == "not measured"
-    budgets = comparison_table(BY_ID["fig7_left"], MINI, {"pearson@4": 0.5}).splitlines()
+    budgets = comparison_table(BY_ID["fig7_left"], MINI, {"spearman@4": 0.5, "pearson@6": 0.7}).splitlines()
+    # the paper's Figure 7 left ranks: Spearman, not Pearson
     assert [row.split(" | ")[2] for row in budgets[-4:]] == ["not measured", "0.5",
                                                              "not measured", "not measured"]
+    assert "Spearman after 4 epochs" in budgets[-3]
 
 
 def test_the_table_is_read_from_the_figures_output_and_written_beside_it(tmp_path, capsys):

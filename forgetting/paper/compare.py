@@ -59,8 +59,10 @@ def claim_rows(experiment, scale):
             rows.append((claim.quantity, claim.paper, None, claim))
         elif "{budgets}" in claim.key:
             for i, budget in enumerate(scale.budgets):
-                rows.append((f"{claim.quantity}: Pearson after {budget} epochs",
-                             claim.paper if i == 0 else "", f"pearson@{budget}", claim))
+                statistic = claim.key.split("@")[0].capitalize()   # spearman@{budgets}: Spearman
+                rows.append((f"{claim.quantity}: {statistic} after {budget} epochs",
+                             claim.paper if i == 0 else "",
+                             claim.key.replace("{budgets}", str(budget)), claim))
         elif "{std}" in claim.key:
             for i, std in enumerate(scale.pixel_stds):
                 rows.append((f"{claim.quantity}: std {std}", claim.paper if i == 0 else "",

@@ -101,7 +101,7 @@ EXPERIMENTS = (
     Experiment("fig7_left", "Figure 7 left", "counts after a budget of epochs vs after all "
                "epochs", (
                    Claim("ranking vs the final one", "\"very stable after 75 epochs\"; 25 "
-                         "epochs \"a reasonable number\"", "pearson@{budgets}"),)),
+                         "epochs \"a reasonable number\"", "spearman@{budgets}"),)),
     Experiment("fig7_mid", "Figure 7 middle", "a smaller network's unforgettable examples vs "
                "ResNet18's", (
                    Claim("precision", "(plot) \"a reasonably strong agreement\"", "precision",
