@@ -62,7 +62,7 @@ def test_columns_and_their_types(real_runs):
     frame = collect(real_runs, epochs=2)
     # the flags that change results; sampling's options are no column: no run has one
     assert list(frame.columns) == [*MNIST_FNAME_FLAGS, "noise_percent_labels", "noise_percent_pixels",
-                                   "noise_std_pixels", "sampling", "batch_size", "lr", "model",
+                                   "noise_std_pixels", "model", "sampling", "batch_size", "lr",
                                    "momentum", *RESULT_COLUMNS]
     assert frame["lr"].dtype == np.float64 and frame["sampling"].tolist() == ["uniform"] * 3
     assert frame["dataset"].tolist() == ["mnist_5k"] * 3
