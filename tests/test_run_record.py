@@ -17,6 +17,7 @@ import order_examples_by_forgetting
 import plot_figures
 import run_mnist
 import score_examples
+from forgetting.analysis import figure_commands
 from forgetting.files.naming import RunPaths
 from forgetting.analysis.results import collect
 from helpers import assert_one_line_error, call_main, dump_pickle, load_pickle, mnist_fname
@@ -122,7 +123,7 @@ def test_runs_of_different_epochs_are_refused_unless_told(runs, tmp_path):
     code, err = call_main(plot_figures.main, ["datamap", "--input_dir", runs, "--output",
                                               tmp_path / "d.png"])[::2]
     assert_one_line_error(code, err, "different numbers of epochs")
-    assert "first 2 presentations" in plot_figures.draw_datamap(plot_figures.parse_args(
+    assert "first 2 presentations" in figure_commands.draw_datamap(plot_figures.parse_args(
         ["datamap", "--input_dir", str(runs / "two"), "--output", str(tmp_path / "d.png")])
     ).axes[0].get_title()
 
