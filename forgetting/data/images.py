@@ -23,8 +23,7 @@ import torch
 from forgetting.errors import UsageError
 from forgetting.files.naming import EXAMPLES_SUFFIX, RECORD_SUFFIX
 from forgetting.files.run_record import read_record
-from forgetting.data.datasets import (CIFAR_DATASETS, MNIST_DATASETS, load_cifar, load_mnist_5k,
-                                      load_torchvision_mnist, permute_pixels)
+from forgetting.data.datasets import CIFAR_DATASETS, MNIST_DATASETS, load_cifar, load_mnist_family
 
 DATASETS = MNIST_DATASETS + CIFAR_DATASETS
 DEFAULT_DATA_DIR = "/tmp/data"  # the training scripts' --data_dir default
@@ -41,8 +40,8 @@ def run_permutation(seed):
 def _training_set(dataset, data_dir, seed):
     if dataset in CIFAR_DATASETS:
         return load_cifar(dataset, data_dir)
-    data = load_mnist_5k() if dataset.endswith("_5k") else load_torchvision_mnist(data_dir)
-    return permute_pixels(data, run_permutation(seed)) if dataset.startswith("permuted_") else data
+    permutation = run_permutation(seed) if dataset.startswith("permuted_") else None
+    return load_mnist_family(dataset, data_dir, permutation)
 
 
 def _shown(images):
